@@ -1,0 +1,255 @@
+//! [`Config`]: every setting, read once from the environment (12-factor).
+//!
+//! [`Config::from_lookup`] takes a lookup function instead of reading the
+//! process environment, so tests build configs without touching global state.
+//! The README's configuration table lists the same variables and defaults.
+
+use std::time::Duration;
+
+use crate::security::origin::OriginPolicy;
+
+/// Where state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// Development default of the local server: start a private Redis
+    /// (testcontainers if Docker is reachable, else `redis-server`).
+    Auto,
+    /// In-process memory: one process only, lost on exit.
+    Memory,
+    /// A Redis server at this URL (`redis://…` or `rediss://…`).
+    Redis(String),
+    /// DynamoDB (tables named in [`Config::dynamodb_tables`]).
+    DynamoDb,
+}
+
+/// Every setting, with its default.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `ROLLCALL_BIND` — address the local server listens on. Default `127.0.0.1:8000`.
+    pub bind: String,
+    /// `ROLLCALL_STORE` — `auto` (default), `memory`, `redis://…`, `dynamodb`.
+    pub store: StoreChoice,
+    /// `ROLLCALL_REDIS_PREFIX` — prefix of every Redis key and channel. Default `rollcall:`.
+    pub redis_prefix: String,
+    /// `ROLLCALL_ALLOWED_ORIGINS` — extra origins (comma-separated) allowed to
+    /// post forms and open WebSockets; the request's own host is always
+    /// allowed. Default: none.
+    pub allowed_origins: OriginPolicy,
+    /// `ROLLCALL_COOKIE_SECURE` — add `Secure` to cookies (set behind HTTPS). Default `false`.
+    pub cookie_secure: bool,
+    /// `ROLLCALL_SESSION_TTL_SECS` — session lifetime. Default 1209600 (two weeks).
+    pub session_ttl: Duration,
+    /// `ROLLCALL_WS_PING_SECS` — server → client ping period. Default 20.
+    pub ws_ping_interval: Duration,
+    /// `ROLLCALL_WS_IDLE_TIMEOUT_SECS` — a socket silent this long (no pong,
+    /// no message) is closed and its user may go offline. Default 60.
+    pub ws_idle_timeout: Duration,
+    /// `ROLLCALL_LEASE_SECS` — how long a connection stays registered without
+    /// being renewed; bounds how long a crashed server's users stay online.
+    /// Default 90.
+    pub lease: Duration,
+    /// `ROLLCALL_SWEEP_SECS` — period of the expired-connection sweep. Default 15.
+    pub sweep_interval: Duration,
+    /// `ROLLCALL_CLIENT_PING_SECS` — how often the page pings (keeps API
+    /// Gateway's 10-minute idle timer and the lease fresh). Default 30.
+    pub client_ping_interval: Duration,
+    /// `ROLLCALL_WS_URL` — the WebSocket URL the page opens; empty means the
+    /// page's own host at `/users/` (local server). Default empty.
+    pub ws_url: Option<String>,
+    /// `ROLLCALL_HASH_CONCURRENCY` — Argon2 hashes allowed at once (19 MiB
+    /// each). Default 4.
+    pub hash_concurrency: usize,
+    /// `ROLLCALL_DYNAMODB_TABLE_PREFIX` — DynamoDB tables are
+    /// `<prefix>users`, `<prefix>sessions`, `<prefix>connections`. Default `rollcall-`.
+    pub dynamodb_table_prefix: String,
+}
+
+/// A variable is set to something that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `lookup` (a missing or empty value means the default).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let secs = |var: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match get(var) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => parse_duration(&v).ok_or_else(|| ConfigError {
+                    var,
+                    message: format!("{v:?} is not a number of seconds (e.g. 30 or 0.5)"),
+                }),
+            }
+        };
+        let flag = |var: &'static str| -> Result<bool, ConfigError> {
+            match get(var).as_deref() {
+                None | Some("0" | "false" | "no" | "off") => Ok(false),
+                Some("1" | "true" | "yes" | "on") => Ok(true),
+                Some(v) => Err(ConfigError {
+                    var,
+                    message: format!("{v:?} is not true or false"),
+                }),
+            }
+        };
+        let store = match get("ROLLCALL_STORE").as_deref() {
+            None | Some("auto") => StoreChoice::Auto,
+            Some("memory") => StoreChoice::Memory,
+            Some("dynamodb") => StoreChoice::DynamoDb,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                StoreChoice::Redis(url.to_owned())
+            }
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "ROLLCALL_STORE",
+                    message: format!(
+                        "{other:?} is not one of auto, memory, dynamodb, redis://host:port"
+                    ),
+                });
+            }
+        };
+        let allowed_origins = OriginPolicy::parse(
+            &get("ROLLCALL_ALLOWED_ORIGINS").unwrap_or_default(),
+        )
+        .map_err(|message| ConfigError {
+            var: "ROLLCALL_ALLOWED_ORIGINS",
+            message,
+        })?;
+        let hash_concurrency = match get("ROLLCALL_HASH_CONCURRENCY") {
+            None => 4,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError {
+                    var: "ROLLCALL_HASH_CONCURRENCY",
+                    message: format!("{v:?} is not a positive whole number"),
+                })?,
+        };
+        let config = Self {
+            bind: get("ROLLCALL_BIND").unwrap_or_else(|| "127.0.0.1:8000".into()),
+            store,
+            redis_prefix: get("ROLLCALL_REDIS_PREFIX").unwrap_or_else(|| "rollcall:".into()),
+            allowed_origins,
+            cookie_secure: flag("ROLLCALL_COOKIE_SECURE")?,
+            session_ttl: secs("ROLLCALL_SESSION_TTL_SECS", 14 * 24 * 3600)?,
+            ws_ping_interval: secs("ROLLCALL_WS_PING_SECS", 20)?,
+            ws_idle_timeout: secs("ROLLCALL_WS_IDLE_TIMEOUT_SECS", 60)?,
+            lease: secs("ROLLCALL_LEASE_SECS", 90)?,
+            sweep_interval: secs("ROLLCALL_SWEEP_SECS", 15)?,
+            client_ping_interval: secs("ROLLCALL_CLIENT_PING_SECS", 30)?,
+            ws_url: get("ROLLCALL_WS_URL"),
+            hash_concurrency,
+            dynamodb_table_prefix: get("ROLLCALL_DYNAMODB_TABLE_PREFIX")
+                .unwrap_or_else(|| "rollcall-".into()),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Defaults for tests and examples (every variable unset, store memory).
+    pub fn for_tests() -> Self {
+        let mut c = Self::from_lookup(|_| None).unwrap_or_else(|e| unreachable!("{e}"));
+        c.store = StoreChoice::Memory;
+        c
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let zero = |var, d: Duration| {
+            if d.is_zero() {
+                Err(ConfigError {
+                    var,
+                    message: "must be greater than zero".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        zero("ROLLCALL_WS_PING_SECS", self.ws_ping_interval)?;
+        zero("ROLLCALL_WS_IDLE_TIMEOUT_SECS", self.ws_idle_timeout)?;
+        zero("ROLLCALL_SWEEP_SECS", self.sweep_interval)?;
+        zero("ROLLCALL_CLIENT_PING_SECS", self.client_ping_interval)?;
+        zero("ROLLCALL_SESSION_TTL_SECS", self.session_ttl)?;
+        // Leases are renewed every lease/3; a lease shorter than a ping
+        // period would let live sockets expire between renewals.
+        if self.lease < self.ws_ping_interval {
+            return Err(ConfigError {
+                var: "ROLLCALL_LEASE_SECS",
+                message: "must be at least ROLLCALL_WS_PING_SECS".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Seconds as a whole or decimal number (`30`, `0.5`).
+fn parse_duration(v: &str) -> Option<Duration> {
+    let secs: f64 = v.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:8000");
+        assert_eq!(c.store, StoreChoice::Auto);
+        assert_eq!(c.session_ttl, Duration::from_secs(1_209_600));
+        assert!(!c.cookie_secure);
+        assert_eq!(c.ws_url, None);
+    }
+
+    #[test]
+    fn stores_parse_and_nonsense_is_a_clear_error() {
+        assert_eq!(
+            with(&[("ROLLCALL_STORE", "memory")]).unwrap().store,
+            StoreChoice::Memory
+        );
+        assert_eq!(
+            with(&[("ROLLCALL_STORE", "redis://127.0.0.1:6380/0")])
+                .unwrap()
+                .store,
+            StoreChoice::Redis("redis://127.0.0.1:6380/0".into())
+        );
+        let e = with(&[("ROLLCALL_STORE", "postgres://x")]).unwrap_err();
+        assert_eq!(e.var, "ROLLCALL_STORE");
+        assert!(with(&[("ROLLCALL_WS_PING_SECS", "soon")]).is_err());
+        assert!(with(&[("ROLLCALL_COOKIE_SECURE", "maybe")]).is_err());
+        assert!(with(&[("ROLLCALL_ALLOWED_ORIGINS", "example.com")]).is_err());
+    }
+
+    #[test]
+    fn fractional_seconds_are_accepted_for_fast_tests() {
+        let c = with(&[
+            ("ROLLCALL_WS_PING_SECS", "0.25"),
+            ("ROLLCALL_LEASE_SECS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.ws_ping_interval, Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,31 @@
+//! rollcall's core: everything the product does, independent of how requests
+//! arrive. Both front ends — the Lambda functions (`src/bin/`) and the axum
+//! local server (`local-server/`) — call the very same handlers here, so the
+//! two deployments are equivalent by construction.
+//!
+//! # Layout
+//!
+//! * [`domain`] — types that parse: [`domain::Username`], [`domain::Password`],
+//!   [`domain::SessionToken`], [`domain::ConnectionId`], presence events.
+//! * [`config`] — one [`config::Config`], read once from the environment.
+//! * [`security`] — Argon2id hashing, CSRF tokens, cookies, Origin checks.
+//! * [`store`] — the [`store::Store`] trait, its backends (memory, Redis) and
+//!   the conformance suite every backend passes.
+//! * [`push`] — the [`push::Pusher`] trait that delivers events to sockets.
+//! * [`handlers`] — one handler per route (pages, JSON API, WebSocket
+//!   connect/disconnect/default, sweep), over neutral `http` types.
+//! * [`context`] — [`context::AppContext`]: store + pusher + config, built once.
+//! * [`error`] — [`error::AppError`] and the one place errors become responses.
+
+pub mod config;
+pub mod context;
+pub mod domain;
+pub mod error;
+pub mod handlers;
+pub mod pages;
+pub mod push;
+pub mod security;
+pub mod store;
+
+pub use context::AppContext;
+pub use error::AppError;

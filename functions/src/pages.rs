@@ -1,0 +1,81 @@
+//! The HTML pages (askama templates in the repository's `templates/`).
+//! askama escapes every value for HTML, names included.
+
+use askama::Template;
+
+use crate::domain::UserPresence;
+
+/// Error messages of the sign-up form, per field.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SignUpErrors {
+    /// Errors not tied to a field.
+    pub all: Vec<String>,
+    /// Username errors.
+    pub username: Vec<String>,
+    /// Password errors.
+    pub password1: Vec<String>,
+    /// Confirmation errors.
+    pub password2: Vec<String>,
+}
+
+impl SignUpErrors {
+    /// Whether there is nothing to show.
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+            && self.username.is_empty()
+            && self.password1.is_empty()
+            && self.password2.is_empty()
+    }
+}
+
+/// `GET/POST /sign_up/`.
+#[derive(Template)]
+#[template(path = "sign_up.html")]
+pub struct SignUpPage<'a> {
+    /// Masked CSRF token for the form.
+    pub csrf: &'a str,
+    /// The name typed so far (re-shown after an error).
+    pub username: &'a str,
+    /// Errors to show next to their fields.
+    pub form_errors: &'a SignUpErrors,
+}
+
+/// `GET/POST /log_in/`.
+#[derive(Template)]
+#[template(path = "log_in.html")]
+pub struct LogInPage<'a> {
+    /// Masked CSRF token for the form.
+    pub csrf: &'a str,
+    /// The name typed so far.
+    pub username: &'a str,
+    /// Where to go after logging in (already checked to be same-site).
+    pub next: &'a str,
+    /// The error, if the last attempt failed.
+    pub error: Option<&'a str>,
+}
+
+/// `GET /`: the live list.
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage<'a> {
+    /// The logged-in user's name.
+    pub me: &'a str,
+    /// Masked CSRF token for the log-out form.
+    pub csrf: &'a str,
+    /// Every user and whether they are online.
+    pub users: &'a [UserPresence],
+    /// WebSocket URL; empty means this host's `/users/`.
+    pub ws_url: &'a str,
+    /// Session token for a cross-domain WebSocket; empty for same-origin.
+    pub ws_token: &'a str,
+    /// Client ping period in milliseconds.
+    pub ping_ms: u64,
+    /// Whether the page must ask for a snapshot after connecting (API
+    /// Gateway cannot push during `$connect`).
+    pub request_snapshot: bool,
+}
+
+/// The page's script, served at `/static/rollcall.js`.
+pub const SCRIPT: &str = include_str!("../../templates/rollcall.js");
+/// The stylesheet, served at `/static/rollcall.css`.
+pub const STYLESHEET: &str = include_str!("../../templates/rollcall.css");

@@ -1,0 +1,52 @@
+//! [`RecordingPusher`]: a pusher that only records, for handler unit tests.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{PushError, Pusher};
+use crate::domain::{ConnectionId, PresenceEvent};
+
+/// What a [`RecordingPusher`] was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// A broadcast.
+    Broadcast(PresenceEvent),
+    /// A close.
+    Close(Vec<ConnectionId>),
+}
+
+/// Records every call, in order.
+#[derive(Debug, Default)]
+pub struct RecordingPusher {
+    calls: Mutex<Vec<Pushed>>,
+}
+
+impl RecordingPusher {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the calls recorded so far.
+    pub fn take(&self) -> Vec<Pushed> {
+        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn record(&self, p: Pushed) {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(p);
+    }
+}
+
+#[async_trait]
+impl Pusher for RecordingPusher {
+    async fn broadcast(&self, event: &PresenceEvent) -> Result<(), PushError> {
+        self.record(Pushed::Broadcast(event.clone()));
+        Ok(())
+    }
+
+    async fn close(&self, ids: &[ConnectionId]) -> Result<(), PushError> {
+        self.record(Pushed::Close(ids.to_vec()));
+        Ok(())
+    }
+}
