@@ -1,1 +1,23 @@
-//! x
+//! rollcall's local / self-hosted server: the shared handlers behind axum,
+//! with Redis pub/sub carrying events between any number of processes.
+//!
+//! # Layout
+//!
+//! * [`app`] — [`app::router`] and [`app::serve`] (takes a bound listener).
+//! * [`ws`] — the WebSocket `/users/`: authorize, upgrade, the socket loop.
+//! * [`hub`] — this process's sockets and the fan-out to them.
+//! * [`bus`] — one message per event between processes (in-process or Redis).
+//! * [`pusher`] — the [`rollcall::push::Pusher`] over the bus.
+//! * [`node`] — a process's parts and background tasks (leases, sweep).
+//! * [`dev_redis`] — a private Redis for development (testcontainers or a
+//!   `redis-server` child).
+//! * [`cli`] — the program: environment, store, listener, signals.
+
+pub mod app;
+pub mod bus;
+pub mod cli;
+pub mod dev_redis;
+pub mod hub;
+pub mod node;
+pub mod pusher;
+pub mod ws;

@@ -6,8 +6,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 /// A WebSocket connection id: 1–128 characters of base64/base64url
 /// (API Gateway's look like `L0SM9cOFvHcCIhw=`; the local server makes 22
 /// random base64url characters).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
 pub struct ConnectionId(String);
+
+impl<'de> serde::Deserialize<'de> for ConnectionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        ConnectionId::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
 
 /// The string cannot be a connection id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

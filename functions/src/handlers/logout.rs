@@ -10,6 +10,7 @@ use super::respond::{self, Request, Response};
 use crate::context::AppContext;
 use crate::domain::SessionKey;
 use crate::error::AppError;
+use crate::push::CloseReason;
 use crate::security::cookies::{self, SESSION_COOKIE};
 use crate::store::RemoveIf;
 
@@ -57,7 +58,7 @@ pub async fn end_session(ctx: &AppContext, session: &SessionKey) -> Result<(), A
         }
     }
     if !ids.is_empty() {
-        ctx.pusher.close(&ids).await?;
+        ctx.pusher.close(&ids, CloseReason::LoggedOut).await?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 use crate::context::AppContext;
 use crate::domain::Timestamp;
 use crate::error::AppError;
+use crate::push::CloseReason;
 use crate::store::RemoveIf;
 
 /// Connections handled per store round trip.
@@ -36,7 +37,7 @@ pub async fn sweep(ctx: &AppContext, now: Timestamp) -> Result<usize, AppError> 
             }
         }
         if !closed.is_empty() {
-            ctx.pusher.close(&closed).await?;
+            ctx.pusher.close(&closed, CloseReason::Expired).await?;
         }
         if expired.len() < BATCH {
             break;

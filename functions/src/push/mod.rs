@@ -25,6 +25,15 @@ impl PushError {
     }
 }
 
+/// Why connections are being closed (the client acts differently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Their session was logged out: the page goes to the log-in form.
+    LoggedOut,
+    /// Their registration expired (swept): the client should reconnect.
+    Expired,
+}
+
 /// Delivers events to the `users` group and closes connections.
 #[async_trait]
 pub trait Pusher: Send + Sync + 'static {
@@ -34,5 +43,5 @@ pub trait Pusher: Send + Sync + 'static {
 
     /// Closes these connections wherever they are (log out, expired lease).
     /// Ids that are not open are ignored.
-    async fn close(&self, ids: &[ConnectionId]) -> Result<(), PushError>;
+    async fn close(&self, ids: &[ConnectionId], reason: CloseReason) -> Result<(), PushError>;
 }

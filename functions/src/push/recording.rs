@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{PushError, Pusher};
+use super::{CloseReason, PushError, Pusher};
 use crate::domain::{ConnectionId, PresenceEvent};
 
 /// What a [`RecordingPusher`] was asked to do.
@@ -13,7 +13,7 @@ pub enum Pushed {
     /// A broadcast.
     Broadcast(PresenceEvent),
     /// A close.
-    Close(Vec<ConnectionId>),
+    Close(Vec<ConnectionId>, CloseReason),
 }
 
 /// Records every call, in order.
@@ -45,8 +45,8 @@ impl Pusher for RecordingPusher {
         Ok(())
     }
 
-    async fn close(&self, ids: &[ConnectionId]) -> Result<(), PushError> {
-        self.record(Pushed::Close(ids.to_vec()));
+    async fn close(&self, ids: &[ConnectionId], reason: CloseReason) -> Result<(), PushError> {
+        self.record(Pushed::Close(ids.to_vec(), reason));
         Ok(())
     }
 }

@@ -1,0 +1,114 @@
+//! The `rollcall-server` program: configuration from the environment, a
+//! store (starting a private Redis in development), the listener, and a
+//! clean shutdown on Ctrl-C or SIGTERM.
+
+use std::process::ExitCode;
+
+use rollcall::config::{Config, StoreChoice};
+use tokio::net::TcpListener;
+
+use crate::dev_redis::DevRedis;
+use crate::node::{Backend, Node};
+
+/// Runs the server; the exit code says how it ended.
+pub async fn run() -> ExitCode {
+    init_tracing();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rollcall: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Keep the private Redis (if any) alive until the server stops.
+    let mut _dev_redis = None;
+    let backend = match &config.store {
+        StoreChoice::Memory => Backend::Memory,
+        StoreChoice::Redis(url) => Backend::Redis { url: url.clone() },
+        StoreChoice::Auto => match DevRedis::start().await {
+            Ok(r) => {
+                tracing::info!(url = r.url(), how = ?r.how(), "started a private Redis for development");
+                let url = r.url().to_owned();
+                _dev_redis = Some(r);
+                Backend::Redis { url }
+            }
+            Err(e) => {
+                eprintln!("rollcall: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        StoreChoice::DynamoDb => {
+            eprintln!("rollcall: ROLLCALL_STORE=dynamodb is not available in this build yet");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match TcpListener::bind(&config.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "rollcall: cannot listen on {} (ROLLCALL_BIND): {e}",
+                config.bind
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let node = match Node::start(config, &backend).await {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("rollcall: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("rollcall is running: open http://{addr}/ (Ctrl-C to stop)"),
+        Err(_) => println!("rollcall is running"),
+    }
+    match crate::app::serve(listener, node, shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rollcall: server error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// `RUST_LOG` filters (default `info`); `ROLLCALL_LOG_FORMAT=json` for JSON lines.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("ROLLCALL_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

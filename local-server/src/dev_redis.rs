@@ -1,0 +1,228 @@
+//! A private Redis for development and tests, started with no setup:
+//! through testcontainers when a Docker engine is reachable, otherwise as a
+//! `redis-server` child process on a free loopback port.
+//!
+//! The child is killed when the [`DevRedis`] is dropped and, on Linux, also
+//! when the thread that watches it ends with the process (`PR_SET_PDEATHSIG`),
+//! so an interrupted run leaves no stray server behind.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use testcontainers_modules::redis::{REDIS_PORT, Redis};
+use testcontainers_modules::testcontainers::ContainerAsync;
+use testcontainers_modules::testcontainers::runners::AsyncRunner;
+
+/// A running private Redis; stops when dropped.
+pub struct DevRedis {
+    url: String,
+    how: How,
+    _guard: Guard,
+}
+
+/// How the Redis was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// A container through testcontainers.
+    Container,
+    /// A `redis-server` child process.
+    Process,
+}
+
+/// Held only so that dropping it stops the server.
+#[allow(dead_code)]
+enum Guard {
+    Container(Box<ContainerAsync<Redis>>),
+    Process(ChildGuard),
+}
+
+/// Starting a private Redis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DevRedisError {
+    /// Neither Docker nor `redis-server` could be used.
+    #[error(
+        "no Docker engine is reachable and `redis-server` could not be started ({0}). \
+         Install it (Debian/Ubuntu: apt-get install -y redis-server), point ROLLCALL_STORE \
+         at a Redis (redis://host:port), or use ROLLCALL_STORE=memory"
+    )]
+    NoRedis(String),
+    /// testcontainers failed.
+    #[error("testcontainers could not start Redis: {0}")]
+    Container(String),
+}
+
+impl DevRedis {
+    /// Starts one: a container if Docker is reachable, else a child process.
+    pub async fn start() -> Result<Self, DevRedisError> {
+        if docker_configured() {
+            match Self::start_container().await {
+                Ok(r) => return Ok(r),
+                Err(e) => tracing::warn!(error = %e, "falling back to a redis-server process"),
+            }
+        }
+        Self::start_process().await
+    }
+
+    /// Starts `redis:latest` through testcontainers.
+    pub async fn start_container() -> Result<Self, DevRedisError> {
+        let container = Redis::default()
+            .start()
+            .await
+            .map_err(|e| DevRedisError::Container(e.to_string()))?;
+        let host = container
+            .get_host()
+            .await
+            .map_err(|e| DevRedisError::Container(e.to_string()))?;
+        let port = container
+            .get_host_port_ipv4(REDIS_PORT)
+            .await
+            .map_err(|e| DevRedisError::Container(e.to_string()))?;
+        let url = format!("redis://{host}:{port}");
+        wait_ready(&url).await.map_err(DevRedisError::Container)?;
+        Ok(Self {
+            url,
+            how: How::Container,
+            _guard: Guard::Container(Box::new(container)),
+        })
+    }
+
+    /// Starts `redis-server` from `PATH` on a free loopback port.
+    pub async fn start_process() -> Result<Self, DevRedisError> {
+        let mut last = String::new();
+        // A port found free can be taken before Redis binds it: retry.
+        for _ in 0..3 {
+            let port = free_port().map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
+            let child =
+                ChildGuard::spawn(port).map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
+            let url = format!("redis://127.0.0.1:{port}");
+            match wait_ready(&url).await {
+                Ok(()) => {
+                    return Ok(Self {
+                        url,
+                        how: How::Process,
+                        _guard: Guard::Process(child),
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(DevRedisError::NoRedis(last))
+    }
+
+    /// `redis://host:port`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Container or process.
+    pub fn how(&self) -> How {
+        self.how
+    }
+}
+
+/// Whether a Docker engine is configured: `DOCKER_HOST` or the default socket.
+pub fn docker_configured() -> bool {
+    std::env::var_os("DOCKER_HOST").is_some()
+        || std::path::Path::new("/var/run/docker.sock").exists()
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_ready(url: &str) -> Result<(), String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let attempt = async {
+            let mut c = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut c).await
+        };
+        match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if Instant::now() > deadline => return Err(e.to_string()),
+            Err(_) if Instant::now() > deadline => return Err("timed out".into()),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// A `redis-server` child, watched by a thread of its own.
+struct ChildGuard {
+    child: Arc<Mutex<Child>>,
+}
+
+impl ChildGuard {
+    fn spawn(port: u16) -> std::io::Result<Self> {
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args([
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
+            "--dir",
+            &std::env::temp_dir().to_string_lossy(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+        die_with_parent(&mut cmd);
+        let child = Arc::new(Mutex::new(cmd.spawn()?));
+        // The watcher thread lives exactly as long as the child: PDEATHSIG
+        // fires when the *thread* that forked ends, so it must not be a
+        // pooled thread that could retire early.
+        let watched = child.clone();
+        std::thread::Builder::new()
+            .name("redis-watch".into())
+            .spawn(move || {
+                loop {
+                    let done = watched
+                        .lock()
+                        .map(|mut c| !matches!(c.try_wait(), Ok(None)))
+                        .unwrap_or(true);
+                    if done {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })?;
+        Ok(Self { child })
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.child.lock() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours; it
+    // runs in the forked child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}

@@ -1,0 +1,286 @@
+//! [`Hub`]: this process's open sockets, and the fan-out to them.
+//!
+//! Every event reaches the hub once per process (straight from the handler
+//! with the memory store, through Redis pub/sub otherwise). The hub
+//! serialises it once and hands each socket a clone of the same bytes
+//! (`Utf8Bytes` is reference-counted): no per-socket allocation beyond the
+//! queue slot, no per-socket Redis traffic, and the registry lock is a plain
+//! `RwLock` never held across an `.await`.
+//!
+//! Events for one user carry the store's transition number; the hub drops
+//! one that is older than what it already delivered for that user, so the
+//! last transition always wins even if publishes from two processes cross.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::extract::ws::Utf8Bytes;
+use rollcall::domain::{ConnectionId, PresenceEvent, Username};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::BusMessage;
+
+/// Events a socket may have queued before it counts as too slow and is
+/// closed (it reconnects and resynchronises from a snapshot).
+pub const QUEUE_CAPACITY: usize = 256;
+
+/// WebSocket close codes rollcall uses.
+pub mod close {
+    /// The server is shutting down; reconnect.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A client message over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server failed.
+    pub const INTERNAL: u16 = 1011;
+    /// The session was logged out: do not reconnect.
+    pub const LOGGED_OUT: u16 = 4001;
+    /// The connection's lease expired (it was swept): reconnect.
+    pub const EXPIRED: u16 = 4002;
+    /// The socket fell too far behind: reconnect.
+    pub const LAGGING: u16 = 4008;
+}
+
+/// What a socket's send loop is asked to send.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A ready text frame.
+    Frame(Utf8Bytes),
+    /// Read a snapshot now and send it (ordered with the frames around it).
+    Snapshot,
+}
+
+/// The hub's handle on one socket.
+struct Slot {
+    tx: mpsc::Sender<Outbound>,
+    cancel: CancellationToken,
+    code: Arc<AtomicU16>,
+}
+
+/// What a socket gets when it registers.
+pub struct Registration {
+    /// Its queue.
+    pub rx: mpsc::Receiver<Outbound>,
+    /// For queueing its own replies behind the events already queued.
+    pub tx: mpsc::Sender<Outbound>,
+    /// Cancelled when the socket must close; [`Registration::close_code`] says why.
+    pub cancel: CancellationToken,
+    code: Arc<AtomicU16>,
+}
+
+impl Registration {
+    /// The close code set by whoever cancelled this socket.
+    pub fn close_code(&self) -> u16 {
+        self.code.load(Ordering::Relaxed)
+    }
+
+    /// Asks this socket to close with `code`.
+    pub fn close(&self, code: u16) {
+        self.code.store(code, Ordering::Relaxed);
+        self.cancel.cancel();
+    }
+}
+
+/// This process's sockets.
+#[derive(Default)]
+pub struct Hub {
+    sockets: RwLock<HashMap<ConnectionId, Slot>>,
+    last_seq: Mutex<HashMap<Username, u64>>,
+    /// Parent of every socket's token: cancelling it closes them all.
+    shutdown: CancellationToken,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Adds a socket; from now on it receives every event.
+    pub fn register(&self, id: &ConnectionId) -> Registration {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let cancel = self.shutdown.child_token();
+        let code = Arc::new(AtomicU16::new(close::GOING_AWAY));
+        let slot = Slot {
+            tx: tx.clone(),
+            cancel: cancel.clone(),
+            code: code.clone(),
+        };
+        self.write().insert(id.clone(), slot);
+        Registration {
+            rx,
+            tx,
+            cancel,
+            code,
+        }
+    }
+
+    /// Removes a socket.
+    pub fn unregister(&self, id: &ConnectionId) {
+        self.write().remove(id);
+    }
+
+    /// Number of open sockets.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether no socket is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ids of the open sockets (for lease renewal).
+    pub fn ids(&self) -> Vec<ConnectionId> {
+        self.read().keys().cloned().collect()
+    }
+
+    /// Closes every socket (server shutdown).
+    pub fn close_all(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Closes the listed sockets that are open here.
+    pub fn close(&self, ids: &[ConnectionId], code: u16) {
+        let sockets = self.read();
+        for id in ids {
+            if let Some(slot) = sockets.get(id) {
+                slot.code.store(code, Ordering::Relaxed);
+                slot.cancel.cancel();
+            }
+        }
+    }
+
+    /// Asks every socket for a fresh snapshot (after events may have been
+    /// missed, e.g. the pub/sub connection dropped).
+    pub fn resync(&self) {
+        self.each(|| Outbound::Snapshot);
+    }
+
+    /// Acts on a bus message.
+    pub fn deliver(&self, msg: BusMessage) {
+        match msg {
+            BusMessage::Presence(event) => {
+                if self.is_news(&event) {
+                    let frame = Utf8Bytes::from(event.to_json());
+                    self.each(|| Outbound::Frame(frame.clone()));
+                }
+            }
+            BusMessage::Close { ids, code } => self.close(&ids, code),
+        }
+    }
+
+    /// Whether `event` is newer than the last one delivered for its user.
+    fn is_news(&self, event: &PresenceEvent) -> bool {
+        let mut seen = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get_mut(&event.username) {
+            Some(last) if event.seq <= *last => false,
+            Some(last) => {
+                *last = event.seq;
+                true
+            }
+            None => {
+                seen.insert(event.username.clone(), event.seq);
+                true
+            }
+        }
+    }
+
+    /// Queues `make()` on every socket; a socket whose queue is full is
+    /// closed as lagging rather than silently missing events.
+    fn each(&self, make: impl Fn() -> Outbound) {
+        let sockets = self.read();
+        for slot in sockets.values() {
+            if let Err(mpsc::error::TrySendError::Full(_)) = slot.tx.try_send(make()) {
+                slot.code.store(close::LAGGING, Ordering::Relaxed);
+                slot.cancel.cancel();
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ConnectionId, Slot>> {
+        self.sockets.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ConnectionId, Slot>> {
+        self.sockets.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str, on: bool, seq: u64) -> BusMessage {
+        let username = Username::parse(name).unwrap();
+        BusMessage::Presence(PresenceEvent {
+            username,
+            is_logged_in: on,
+            seq,
+        })
+    }
+
+    fn frame(o: Outbound) -> String {
+        match o {
+            Outbound::Frame(b) => b.as_str().to_owned(),
+            Outbound::Snapshot => "snapshot".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_socket_gets_the_same_frame_once() {
+        let hub = Hub::new();
+        let (a, b) = (ConnectionId::generate(), ConnectionId::generate());
+        let (mut ra, mut rb) = (hub.register(&a), hub.register(&b));
+        hub.deliver(event("josé", true, 1));
+        let want = r#"{"username":"josé","is_logged_in":true}"#;
+        assert_eq!(frame(ra.rx.recv().await.unwrap()), want);
+        assert_eq!(frame(rb.rx.recv().await.unwrap()), want);
+        assert!(ra.rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn an_event_older_than_one_already_delivered_is_dropped() {
+        let hub = Hub::new();
+        let id = ConnectionId::generate();
+        let mut r = hub.register(&id);
+        hub.deliver(event("ann", false, 0)); // signed up
+        hub.deliver(event("ann", false, 4)); // crossed with seq 3 from another process
+        hub.deliver(event("ann", true, 3));
+        hub.deliver(event("ann", false, 0)); // a late sign-up announcement
+        assert!(frame(r.rx.recv().await.unwrap()).contains("false"));
+        assert!(frame(r.rx.recv().await.unwrap()).contains("false"));
+        assert!(r.rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_falls_behind_is_closed_not_starved() {
+        let hub = Hub::new();
+        let id = ConnectionId::generate();
+        let r = hub.register(&id);
+        for seq in 1..=(QUEUE_CAPACITY as u64 + 1) {
+            hub.deliver(event("ann", seq % 2 == 1, seq));
+        }
+        assert!(r.cancel.is_cancelled());
+        assert_eq!(r.close_code(), close::LAGGING);
+    }
+
+    #[tokio::test]
+    async fn close_messages_close_only_the_listed_sockets() {
+        let hub = Hub::new();
+        let (a, b) = (ConnectionId::generate(), ConnectionId::generate());
+        let (ra, rb) = (hub.register(&a), hub.register(&b));
+        hub.deliver(BusMessage::Close {
+            ids: vec![a.clone()],
+            code: close::LOGGED_OUT,
+        });
+        assert!(ra.cancel.is_cancelled() && !rb.cancel.is_cancelled());
+        assert_eq!(ra.close_code(), close::LOGGED_OUT);
+        hub.close_all();
+        assert!(rb.cancel.is_cancelled());
+        assert_eq!(rb.close_code(), close::GOING_AWAY);
+        hub.unregister(&a);
+        assert_eq!(hub.len(), 1);
+    }
+}

@@ -1,0 +1,202 @@
+//! The WebSocket `/users/`: authorize before upgrading, then one loop per
+//! socket that sends queued events and pings, reads client messages, and
+//! cleans up however the socket ends.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderMap, Uri};
+use rollcall::domain::ConnectionId;
+use rollcall::handlers::auth::Authenticated;
+use rollcall::handlers::respond::Format;
+use rollcall::handlers::ws::{self as shared, MAX_CLIENT_MESSAGE_BYTES, Reply};
+
+use crate::app::AppState;
+use crate::hub::{Outbound, close};
+
+/// Read buffer per socket. Client messages are tiny; tungstenite's 128 KiB
+/// default would cost 128 KiB per idle socket.
+const READ_BUFFER: usize = 4 * 1024;
+
+/// `GET /users/` with an upgrade: 401/403 unless [`shared::authorize`] says
+/// yes, then the socket runs in [`run`].
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    match shared::authorize(&state.ctx, &headers, uri.query()).await {
+        Err(e) => crate::app::to_axum(e.into_response(Format::Json)),
+        Ok(who) => ws
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0)
+            .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+            .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+            .on_upgrade(move |socket| run(state, who, socket))
+            .into_response(),
+    }
+}
+
+/// One socket's life: register, announce, snapshot, then events and pings
+/// out and client messages in until either side ends it; then unregister
+/// and, if it was the user's last socket, announce them offline.
+async fn run(state: AppState, who: Authenticated, socket: WebSocket) {
+    let id = ConnectionId::generate();
+    let ctx = &state.ctx;
+    // Register with the hub *before* the store: events from now on are
+    // queued, and the snapshot read below is newer than anything missed.
+    let mut reg = state.hub.register(&id);
+    let (mut sink, mut stream) = socket.split();
+    if let Err(e) = shared::connect(ctx, &id, &who).await {
+        state.hub.unregister(&id);
+        let code = if e.status().is_client_error() {
+            close::LOGGED_OUT
+        } else {
+            close::INTERNAL
+        };
+        let _ = sink.send(close_frame(code)).await;
+        return;
+    }
+    tracing::debug!(conn = %id, user = %who.username, "socket open");
+
+    let started = Instant::now();
+    let heard = AtomicU64::new(0); // ms since `started` of the last frame received
+    let ping_every = ctx.config.ws_ping_interval;
+    let idle_limit = ctx.config.ws_idle_timeout;
+    let mut end_code = None;
+    let closing = reg.cancel.clone();
+
+    let sending = async {
+        if !send_snapshot(&state, &mut sink, idle_limit).await {
+            return;
+        }
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        loop {
+            tokio::select! {
+                out = reg.rx.recv() => {
+                    let ok = match out {
+                        Some(Outbound::Frame(text)) => send(&mut sink, Message::Text(text), idle_limit).await,
+                        Some(Outbound::Snapshot) => send_snapshot(&state, &mut sink, idle_limit).await,
+                        None => false,
+                    };
+                    if !ok {
+                        return;
+                    }
+                }
+                _ = ping.tick() => {
+                    let silent = started.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
+                    if silent > idle_limit {
+                        tracing::info!(conn = %id, user = %who.username, "reaping a silent socket");
+                        return;
+                    }
+                    if !send(&mut sink, Message::Ping(bytes::Bytes::new()), idle_limit).await {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+
+    let receiving = async {
+        while let Some(msg) = stream.next().await {
+            heard.store(millis(started.elapsed()), Ordering::Relaxed);
+            match msg {
+                Ok(Message::Text(text)) => match shared::default(ctx, &id, text.as_str()).await {
+                    Ok(Reply::Nothing) => {}
+                    Ok(Reply::Send(m)) => {
+                        let _ = reg
+                            .tx
+                            .try_send(Outbound::Frame(Utf8Bytes::from(m.to_json())));
+                    }
+                    Ok(Reply::Snapshot) => {
+                        let _ = reg.tx.try_send(Outbound::Snapshot);
+                    }
+                    Ok(Reply::Close) => return Some(close::EXPIRED),
+                    Err(e) => {
+                        tracing::warn!(conn = %id, error = %e, "client message failed");
+                    }
+                },
+                Ok(Message::Close(_)) => return None,
+                Ok(_) => {} // binary is ignored; pings are answered by the library
+                Err(e) => {
+                    tracing::debug!(conn = %id, error = %e, "socket read failed");
+                    // An oversized message is a protocol error we can name.
+                    let too_big = matches!(
+                        e.into_inner().downcast_ref::<tungstenite::Error>(),
+                        Some(tungstenite::Error::Capacity(_))
+                    );
+                    return too_big.then_some(close::TOO_BIG);
+                }
+            }
+        }
+        None
+    };
+
+    tokio::select! {
+        () = sending => {}
+        code = receiving => end_code = code,
+        () = closing.cancelled() => end_code = Some(close::GOING_AWAY),
+    }
+    state.hub.unregister(&id);
+    if closing.is_cancelled() {
+        end_code = Some(reg.close_code());
+    }
+    if let Some(code) = end_code {
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close_frame(code))).await;
+    }
+    if let Err(e) = shared::disconnect(ctx, &id).await {
+        tracing::error!(conn = %id, error = %e, "could not unregister a closed socket");
+    }
+    tracing::debug!(conn = %id, user = %who.username, "socket closed");
+}
+
+/// Sends with a deadline: a peer that stops reading cannot hold the loop.
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    msg: Message,
+    deadline: Duration,
+) -> bool {
+    matches!(
+        tokio::time::timeout(deadline, sink.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn send_snapshot(
+    state: &AppState,
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    deadline: Duration,
+) -> bool {
+    match shared::snapshot(&state.ctx).await {
+        Ok(s) => send(sink, Message::Text(Utf8Bytes::from(s.to_json())), deadline).await,
+        Err(e) => {
+            tracing::error!(error = %e, "snapshot failed");
+            false
+        }
+    }
+}
+
+fn close_frame(code: u16) -> Message {
+    let reason = match code {
+        close::GOING_AWAY => "server shutting down",
+        close::TOO_BIG => "message too big",
+        close::LOGGED_OUT => "logged out",
+        close::EXPIRED => "connection expired; reconnect",
+        close::LAGGING => "too slow; reconnect",
+        _ => "server error",
+    };
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
