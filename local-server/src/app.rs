@@ -27,6 +27,8 @@ pub struct AppState {
     pub ctx: AppContext,
     /// This process's sockets.
     pub hub: Arc<Hub>,
+    /// Tracks socket tasks for a clean shutdown.
+    pub sockets: tokio_util::task::TaskTracker,
 }
 
 /// The application's routes.
@@ -34,6 +36,7 @@ pub fn router(node: &Node) -> Router {
     let state = AppState {
         ctx: node.ctx.clone(),
         hub: node.hub.clone(),
+        sockets: node.sockets.clone(),
     };
     Router::new()
         .route("/users/", get(crate::ws::upgrade))

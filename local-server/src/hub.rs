@@ -7,13 +7,17 @@
 //! queue slot, no per-socket Redis traffic, and the registry lock is a plain
 //! `RwLock` never held across an `.await`.
 //!
-//! Events for one user carry the store's transition number; the hub drops
-//! one that is older than what it already delivered for that user, so the
-//! last transition always wins even if publishes from two processes cross.
+//! Events for one user carry the store's transition number (consecutive per
+//! user). Publishes from two processes can cross on the way, so the hub puts
+//! each user's events back in order: it delivers transition *n + 1* right
+//! after *n*, holds one that arrives early until the gap fills (or
+//! [`REORDER_HOLD`] passes: a publish that failed), and drops duplicates and
+//! stale ones. Every socket thus sees a user's transitions once, in order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use rollcall::domain::{ConnectionId, PresenceEvent, Username};
@@ -25,6 +29,9 @@ use crate::bus::BusMessage;
 /// Events a socket may have queued before it counts as too slow and is
 /// closed (it reconnects and resynchronises from a snapshot).
 pub const QUEUE_CAPACITY: usize = 256;
+
+/// How long an early event waits for the ones before it.
+pub const REORDER_HOLD: Duration = Duration::from_millis(500);
 
 /// WebSocket close codes rollcall uses.
 pub mod close {
@@ -86,7 +93,7 @@ impl Registration {
 #[derive(Default)]
 pub struct Hub {
     sockets: RwLock<HashMap<ConnectionId, Slot>>,
-    last_seq: Mutex<HashMap<Username, u64>>,
+    order: Mutex<Order>,
     /// Parent of every socket's token: cancelling it closes them all.
     shutdown: CancellationToken,
 }
@@ -162,29 +169,29 @@ impl Hub {
     pub fn deliver(&self, msg: BusMessage) {
         match msg {
             BusMessage::Presence(event) => {
-                if self.is_news(&event) {
-                    let frame = Utf8Bytes::from(event.to_json());
-                    self.each(|| Outbound::Frame(frame.clone()));
-                }
+                let ready = self.order().accept(event, Instant::now());
+                self.fan_out(ready);
             }
             BusMessage::Close { ids, code } => self.close(&ids, code),
         }
     }
 
-    /// Whether `event` is newer than the last one delivered for its user.
-    fn is_news(&self, event: &PresenceEvent) -> bool {
-        let mut seen = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
-        match seen.get_mut(&event.username) {
-            Some(last) if event.seq <= *last => false,
-            Some(last) => {
-                *last = event.seq;
-                true
-            }
-            None => {
-                seen.insert(event.username.clone(), event.seq);
-                true
-            }
+    /// Delivers events held longer than [`REORDER_HOLD`] (their
+    /// predecessors are not coming). Called periodically by the node.
+    pub fn flush_overdue(&self) {
+        let ready = self.order().overdue(Instant::now());
+        self.fan_out(ready);
+    }
+
+    fn fan_out(&self, events: Vec<PresenceEvent>) {
+        for event in events {
+            let frame = Utf8Bytes::from(event.to_json());
+            self.each(|| Outbound::Frame(frame.clone()));
         }
+    }
+
+    fn order(&self) -> std::sync::MutexGuard<'_, Order> {
+        self.order.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queues `make()` on every socket; a socket whose queue is full is
@@ -205,6 +212,83 @@ impl Hub {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ConnectionId, Slot>> {
         self.sockets.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Per-user ordering of presence events.
+#[derive(Default)]
+struct Order {
+    users: HashMap<Username, Line>,
+    /// Users with held events.
+    waiting: HashSet<Username>,
+}
+
+struct Line {
+    /// Last transition delivered.
+    last: u64,
+    /// Early arrivals by transition number, and since when the oldest waits.
+    held: BTreeMap<u64, PresenceEvent>,
+    since: Option<Instant>,
+}
+
+impl Order {
+    /// Takes one event; returns those now deliverable, in order.
+    fn accept(&mut self, event: PresenceEvent, now: Instant) -> Vec<PresenceEvent> {
+        let Some(line) = self.users.get_mut(&event.username) else {
+            // First sight of this user: whatever comes first is the baseline.
+            let line = Line {
+                last: event.seq,
+                held: BTreeMap::new(),
+                since: None,
+            };
+            self.users.insert(event.username.clone(), line);
+            return vec![event];
+        };
+        if event.seq <= line.last {
+            return Vec::new(); // a duplicate or older than what was shown
+        }
+        let user = event.username.clone();
+        if event.seq > line.last + 1 {
+            line.held.insert(event.seq, event);
+            line.since.get_or_insert(now);
+            self.waiting.insert(user);
+            return Vec::new();
+        }
+        line.last = event.seq;
+        let mut ready = vec![event];
+        while let Some(next) = line.held.remove(&(line.last + 1)) {
+            line.last = next.seq;
+            ready.push(next);
+        }
+        if line.held.is_empty() {
+            line.since = None;
+            self.waiting.remove(&user);
+        }
+        ready
+    }
+
+    /// Releases everything held longer than [`REORDER_HOLD`], in order.
+    fn overdue(&mut self, now: Instant) -> Vec<PresenceEvent> {
+        let mut ready = Vec::new();
+        let users = &mut self.users;
+        self.waiting.retain(|user| {
+            let Some(line) = users.get_mut(user) else {
+                return false;
+            };
+            if line
+                .since
+                .is_some_and(|t| now.duration_since(t) >= REORDER_HOLD)
+            {
+                for (seq, e) in std::mem::take(&mut line.held) {
+                    line.last = seq;
+                    ready.push(e);
+                }
+                line.since = None;
+                return false;
+            }
+            true
+        });
+        ready
     }
 }
 
@@ -240,18 +324,45 @@ mod tests {
         assert!(ra.rx.try_recv().is_err());
     }
 
+    fn received(r: &mut Registration) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(o) = r.rx.try_recv() {
+            out.push(frame(o));
+        }
+        out
+    }
+
     #[tokio::test]
-    async fn an_event_older_than_one_already_delivered_is_dropped() {
+    async fn crossed_events_are_put_back_in_order_and_duplicates_dropped() {
         let hub = Hub::new();
-        let id = ConnectionId::generate();
-        let mut r = hub.register(&id);
+        let mut r = hub.register(&ConnectionId::generate());
         hub.deliver(event("ann", false, 0)); // signed up
-        hub.deliver(event("ann", false, 4)); // crossed with seq 3 from another process
-        hub.deliver(event("ann", true, 3));
+        hub.deliver(event("ann", false, 2)); // crossed with 1 from another process
+        assert_eq!(received(&mut r).len(), 1, "2 waits for 1");
+        hub.deliver(event("ann", true, 1));
+        hub.deliver(event("ann", true, 1)); // a duplicate
         hub.deliver(event("ann", false, 0)); // a late sign-up announcement
-        assert!(frame(r.rx.recv().await.unwrap()).contains("false"));
-        assert!(frame(r.rx.recv().await.unwrap()).contains("false"));
-        assert!(r.rx.try_recv().is_err());
+        let got = received(&mut r);
+        assert_eq!(got.len(), 2);
+        assert!(
+            got[0].contains("true") && got[1].contains("false"),
+            "{got:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_whose_predecessor_never_comes_is_released_after_the_hold() {
+        let hub = Hub::new();
+        let mut r = hub.register(&ConnectionId::generate());
+        hub.deliver(event("bo", true, 1));
+        hub.deliver(event("bo", true, 3)); // 2 was lost
+        hub.flush_overdue();
+        assert_eq!(received(&mut r).len(), 1);
+        std::thread::sleep(REORDER_HOLD);
+        hub.flush_overdue();
+        assert_eq!(received(&mut r).len(), 1, "3 released");
+        hub.deliver(event("bo", false, 4));
+        assert_eq!(received(&mut r).len(), 1, "and the line continues");
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ use rollcall::store::redis::RedisStore;
 use rollcall::{AppContext, handlers};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::bus::{self, Bus, InProcessBus, RedisBus};
 use crate::hub::{Hub, close};
@@ -46,6 +47,8 @@ pub struct Node {
     pub ctx: AppContext,
     /// This process's sockets.
     pub hub: Arc<Hub>,
+    /// Every socket's task, so shutdown can wait for their clean-up.
+    pub sockets: TaskTracker,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -76,21 +79,30 @@ impl Node {
             stop.clone(),
         )));
         tasks.push(tokio::spawn(sweep(ctx.clone(), stop.clone())));
+        tasks.push(tokio::spawn(release_held_events(hub.clone(), stop.clone())));
         Ok(Self {
             ctx,
             hub,
+            sockets: TaskTracker::new(),
             stop,
             tasks,
         })
     }
 
-    /// Closes every socket, waits up to `grace` for them to unregister (so
-    /// their users are announced offline), then stops the background tasks.
+    /// Closes every socket, waits up to `grace` for their tasks to finish
+    /// (each unregisters and announces its user offline if it was their
+    /// last), then stops the background tasks.
     pub async fn shutdown(self, grace: Duration) {
         self.hub.close_all();
-        let deadline = tokio::time::Instant::now() + grace;
-        while !self.hub.is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        self.sockets.close();
+        if tokio::time::timeout(grace, self.sockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.sockets.len(),
+                "sockets still closing at shutdown"
+            );
         }
         self.stop.cancel();
         for t in self.tasks {
@@ -140,6 +152,17 @@ async fn sweep(ctx: AppContext, stop: CancellationToken) {
         }
         if let Err(e) = handlers::sweep::sweep(&ctx, Timestamp::now()).await {
             tracing::error!(error = %e, "sweep failed");
+        }
+    }
+}
+
+/// Releases presence events the hub held for a predecessor that never came.
+async fn release_held_events(hub: Arc<Hub>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(crate::hub::REORDER_HOLD / 5);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => hub.flush_overdue(),
         }
     }
 }

@@ -37,7 +37,10 @@ pub async fn upgrade(
             .write_buffer_size(0)
             .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
             .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
-            .on_upgrade(move |socket| run(state, who, socket))
+            .on_upgrade(move |socket| {
+                let tracker = state.sockets.clone();
+                tracker.track_future(run(state, who, socket))
+            })
             .into_response(),
     }
 }

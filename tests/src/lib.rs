@@ -1,1 +1,37 @@
-//! t
+//! Test support for rollcall's integration, end-to-end and browser tests.
+//!
+//! # Layout
+//!
+//! * [`redis_server`] — one real `redis-server` per test binary, and a fresh
+//!   key prefix per test so tests run in parallel without cleanup.
+//! * [`app`] — [`app::spawn_app`]: a real server on `127.0.0.1:0`.
+//! * [`client`] — an HTTP visitor with a cookie jar and CSRF handling, and a
+//!   WebSocket client that reads presence events.
+//! * [`browser`] — headless Chromium over WebDriver (chromedriver).
+
+pub mod app;
+pub mod browser;
+pub mod client;
+pub mod redis_server;
+
+/// A password every test user can use.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A username unique to this test run (`prefix` + a counter + process id).
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}{}_{}",
+        N.fetch_add(1, Ordering::Relaxed),
+        std::process::id()
+    )
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}

@@ -461,6 +461,26 @@ pub async fn the_backend_answers_a_ping(store: &dyn Store) {
     store.ping().await.expect("ping");
 }
 
+/// Runs every check in turn, each on a fresh store from `make` (for
+/// backends whose server is too costly to start per test, e.g. a container).
+pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
+    users_are_created_once_and_found_by_name(&make().await).await;
+    a_taken_username_conflicts_and_keeps_the_first(&make().await).await;
+    the_list_is_sorted_and_everyone_starts_offline(&make().await).await;
+    odd_but_valid_names_round_trip(&make().await).await;
+    sessions_are_found_until_they_expire(&make().await).await;
+    tabs_open_and_close_with_exactly_the_right_announcements(&make().await).await;
+    removing_an_unknown_connection_does_nothing(&make().await).await;
+    adding_the_same_connection_twice_counts_it_once(&make().await).await;
+    renewing_leases_reports_unknown_connections(&make().await).await;
+    the_sweep_removes_only_expired_connections(&make().await).await;
+    connections_are_listed_by_session(&make().await).await;
+    the_group_is_paged_without_gaps_or_repeats(&make().await).await;
+    the_backend_answers_a_ping(&make().await).await;
+    let store = make().await;
+    concurrent_transitions_alternate_exactly(&[&store, &store]).await;
+}
+
 /// Makes one `#[tokio::test]` per conformance check. `$make` is an async
 /// expression yielding a fresh, empty `impl Store` (or a smart pointer to
 /// one) for each test.

@@ -1,0 +1,74 @@
+//! A real browser: two independent headless Chromium sessions log in as two
+//! users; each page shows the other come online and go offline, and a user
+//! who signs up later appear, all without a reload.
+
+use fantoccini::Locator;
+use rollcall_tests::app::spawn_app;
+use rollcall_tests::browser::{Chromedriver, log_in, wait_for_row, wait_live};
+use rollcall_tests::client::Visitor;
+use rollcall_tests::{PASSWORD, unique_name};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_see_each_other_come_and_go_without_reloading() {
+    let Some(mut driver) = Chromedriver::start().await else {
+        let required = std::env::var("ROLLCALL_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "ROLLCALL_REQUIRE_BROWSER=1 but chromium/chromedriver are missing"
+        );
+        eprintln!("SKIPPED: chromium or chromedriver not installed");
+        return;
+    };
+    let app = spawn_app().await;
+    let (an, bn) = (unique_name("alice"), unique_name("bob"));
+    let http = Visitor::new(&app.base);
+    http.sign_up(&an, PASSWORD).await;
+    http.sign_up(&bn, PASSWORD).await;
+
+    let alice = driver.browser().await;
+    let bob = driver.browser().await;
+    log_in(&alice, &app.base, &an, PASSWORD).await;
+    // A marker that a reload would erase.
+    alice
+        .execute("window.__noReload = 42; return null;", vec![])
+        .await
+        .expect("js");
+    wait_for_row(&alice, &an, &format!("{an}: Online")).await;
+    wait_for_row(&alice, &bn, &format!("{bn}: Offline")).await;
+
+    log_in(&bob, &app.base, &bn, PASSWORD).await;
+    wait_for_row(&alice, &bn, &format!("{bn}: Online")).await;
+    wait_for_row(&bob, &an, &format!("{an}: Online")).await;
+
+    // Someone new signs up: appended to both open pages, offline.
+    let cn = unique_name("carol");
+    http.sign_up(&cn, PASSWORD).await;
+    wait_for_row(&alice, &cn, &format!("{cn}: Offline")).await;
+    wait_for_row(&bob, &cn, &format!("{cn}: Offline")).await;
+
+    // Bob logs out through the page: alice sees him go.
+    bob.find(Locator::Css("header form button"))
+        .await
+        .expect("log out button")
+        .click()
+        .await
+        .expect("click");
+    wait_for_row(&alice, &bn, &format!("{bn}: Offline")).await;
+    // Bob logs in again and then simply closes his browser.
+    log_in(&bob, &app.base, &bn, PASSWORD).await;
+    wait_for_row(&alice, &bn, &format!("{bn}: Online")).await;
+    bob.close().await.expect("close bob's browser");
+    wait_for_row(&alice, &bn, &format!("{bn}: Offline")).await;
+
+    let marker = alice
+        .execute("return window.__noReload;", vec![])
+        .await
+        .expect("js");
+    assert_eq!(
+        marker,
+        serde_json::json!(42),
+        "alice's page was never reloaded"
+    );
+    wait_live(&alice).await;
+    alice.close().await.expect("close alice's browser");
+}
