@@ -199,7 +199,9 @@ impl Config {
 /// Seconds as a whole or decimal number (`30`, `0.5`).
 fn parse_duration(v: &str) -> Option<Duration> {
     let secs: f64 = v.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e9)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]

@@ -79,8 +79,33 @@ impl DevRedis {
             .get_host_port_ipv4(REDIS_PORT)
             .await
             .map_err(|e| DevRedisError::Container(e.to_string()))?;
-        let url = format!("redis://{host}:{port}");
-        wait_ready(&url).await.map_err(DevRedisError::Container)?;
+        // testcontainers names the engine's host ("localhost", or the
+        // bridge gateway when it believes it runs inside a container); an
+        // engine publishing on loopback only (`dockerd --ip 127.0.0.1`) is
+        // reached at 127.0.0.1. Try what it says first, then loopback.
+        let reported = match host.to_string().as_str() {
+            "localhost" => "127.0.0.1".to_owned(),
+            other => other.to_owned(),
+        };
+        let mut candidates = vec![(reported, Duration::from_secs(1))];
+        if candidates[0].0 == "127.0.0.1" {
+            candidates[0].1 = Duration::from_secs(15);
+        } else {
+            candidates.push(("127.0.0.1".to_owned(), Duration::from_secs(15)));
+        }
+        let mut errors = Vec::new();
+        let mut ready = None;
+        for (host, wait) in candidates {
+            let url = format!("redis://{host}:{port}");
+            match wait_ready(&url, wait).await {
+                Ok(()) => {
+                    ready = Some(url);
+                    break;
+                }
+                Err(e) => errors.push(format!("{url}: {e}")),
+            }
+        }
+        let url = ready.ok_or_else(|| DevRedisError::Container(errors.join("; ")))?;
         Ok(Self {
             url,
             how: How::Container,
@@ -97,7 +122,7 @@ impl DevRedis {
             let child =
                 ChildGuard::spawn(port).map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
             let url = format!("redis://127.0.0.1:{port}");
-            match wait_ready(&url).await {
+            match wait_ready(&url, Duration::from_secs(15)).await {
                 Ok(()) => {
                     return Ok(Self {
                         url,
@@ -132,9 +157,9 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn wait_ready(url: &str) -> Result<(), String> {
+async fn wait_ready(url: &str, wait: Duration) -> Result<(), String> {
     let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + wait;
     loop {
         let attempt = async {
             let mut c = client.get_multiplexed_async_connection().await?;

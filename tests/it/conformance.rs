@@ -61,6 +61,11 @@ mod container {
             .expect("testcontainers starts redis");
         assert_eq!(redis.how(), How::Container);
         let url = redis.url().to_owned();
+        // The development server's automatic choice takes the same path.
+        assert_eq!(
+            DevRedis::start().await.expect("auto start").how(),
+            How::Container
+        );
         conformance::run_all(async || {
             RedisStore::connect(&url, &unique_prefix())
                 .await

@@ -46,7 +46,7 @@ impl OriginPolicy {
         let Some(origin) = normalize(origin) else {
             return OriginVerdict::Foreign;
         };
-        if self.allowed.iter().any(|a| *a == origin) {
+        if self.allowed.contains(&origin) {
             return OriginVerdict::Allowed;
         }
         let host = headers

@@ -264,11 +264,7 @@ pub async fn concurrent_transitions_alternate_exactly(stores: &[&dyn Store]) {
             .map(|(i, c)| stores[i % stores.len()].add_connection(c)),
     )
     .await;
-    let ups = opened
-        .into_iter()
-        .map(|r| r.expect("add"))
-        .flatten()
-        .count();
+    let ups = opened.into_iter().filter_map(|r| r.expect("add")).count();
     assert_eq!(ups, 1);
     let closed = join_all(
         conns
@@ -384,7 +380,7 @@ pub async fn the_sweep_removes_only_expired_connections(store: &dyn Store) {
 /// A session's connections are listed by session, and only its own.
 pub async fn connections_are_listed_by_session(store: &dyn Store) {
     let (s1, s2) = (session("alice", later(600)), session("alice", later(600)));
-    let mut mine = vec![conn(&s1, later(60)), conn(&s1, later(60))];
+    let mut mine = [conn(&s1, later(60)), conn(&s1, later(60))];
     let theirs = conn(&s2, later(60));
     for c in mine.iter().chain([&theirs]) {
         store.add_connection(c).await.expect("add");
