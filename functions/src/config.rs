@@ -18,7 +18,7 @@ pub enum StoreChoice {
     Memory,
     /// A Redis server at this URL (`redis://…` or `rediss://…`).
     Redis(String),
-    /// DynamoDB (tables named in [`Config::dynamodb_tables`]).
+    /// DynamoDB (tables named in [`Config::tables`]).
     DynamoDb,
 }
 
@@ -59,9 +59,30 @@ pub struct Config {
     /// `ROLLCALL_HASH_CONCURRENCY` — Argon2 hashes allowed at once (19 MiB
     /// each). Default 4.
     pub hash_concurrency: usize,
-    /// `ROLLCALL_DYNAMODB_TABLE_PREFIX` — DynamoDB tables are
-    /// `<prefix>users`, `<prefix>sessions`, `<prefix>connections`. Default `rollcall-`.
-    pub dynamodb_table_prefix: String,
+    /// `ROLLCALL_USERS_TABLE`, `ROLLCALL_SESSIONS_TABLE`,
+    /// `ROLLCALL_CONNECTIONS_TABLE` — the DynamoDB tables. Defaults
+    /// `rollcall-users`, `rollcall-sessions`, `rollcall-connections`.
+    pub tables: Tables,
+    /// `ROLLCALL_APIGW_ENDPOINT` — the API Gateway Management API endpoint
+    /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`) the
+    /// functions push through. Empty: WebSocket functions derive it from the
+    /// event's domain and stage; HTTP functions then cannot push. Default empty.
+    pub apigw_endpoint: Option<String>,
+    /// `ROLLCALL_PUSH_CONCURRENCY` — `PostToConnection` calls in flight per
+    /// broadcast. Default 64.
+    pub push_concurrency: usize,
+}
+
+/// DynamoDB table names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    /// Users (key `username`), also holding per-user connection counts.
+    pub users: String,
+    /// Sessions (key `key`, TTL attribute `ttl`).
+    pub sessions: String,
+    /// Connections (key `id`, TTL attribute `ttl`, indexes `by_group`,
+    /// `by_session`, `by_lease`).
+    pub connections: String,
 }
 
 /// A variable is set to something that cannot be used.
@@ -129,17 +150,20 @@ impl Config {
             var: "ROLLCALL_ALLOWED_ORIGINS",
             message,
         })?;
-        let hash_concurrency = match get("ROLLCALL_HASH_CONCURRENCY") {
-            None => 4,
-            Some(v) => v
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ConfigError {
-                    var: "ROLLCALL_HASH_CONCURRENCY",
-                    message: format!("{v:?} is not a positive whole number"),
-                })?,
+        let count = |var: &'static str, default: usize| -> Result<usize, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError {
+                        var,
+                        message: format!("{v:?} is not a positive whole number"),
+                    }),
+            }
         };
+        let hash_concurrency = count("ROLLCALL_HASH_CONCURRENCY", 4)?;
         let config = Self {
             bind: get("ROLLCALL_BIND").unwrap_or_else(|| "127.0.0.1:8000".into()),
             store,
@@ -154,8 +178,15 @@ impl Config {
             client_ping_interval: secs("ROLLCALL_CLIENT_PING_SECS", 30)?,
             ws_url: get("ROLLCALL_WS_URL"),
             hash_concurrency,
-            dynamodb_table_prefix: get("ROLLCALL_DYNAMODB_TABLE_PREFIX")
-                .unwrap_or_else(|| "rollcall-".into()),
+            tables: Tables {
+                users: get("ROLLCALL_USERS_TABLE").unwrap_or_else(|| "rollcall-users".into()),
+                sessions: get("ROLLCALL_SESSIONS_TABLE")
+                    .unwrap_or_else(|| "rollcall-sessions".into()),
+                connections: get("ROLLCALL_CONNECTIONS_TABLE")
+                    .unwrap_or_else(|| "rollcall-connections".into()),
+            },
+            apigw_endpoint: get("ROLLCALL_APIGW_ENDPOINT"),
+            push_concurrency: count("ROLLCALL_PUSH_CONCURRENCY", 64)?,
         };
         config.check()?;
         Ok(config)

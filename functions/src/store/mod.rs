@@ -8,13 +8,16 @@
 //! processes or Lambdas race.
 //!
 //! Backends: [`memory::MemoryStore`] (always), [`redis::RedisStore`]
-//! (feature `redis`). Every backend passes the [`conformance`] suite.
+//! (feature `redis`), [`dynamodb::DynamoStore`] (feature `dynamodb`). Every
+//! backend passes the [`conformance`] suite.
 
 use async_trait::async_trait;
 
 use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp, UserPresence, Username};
 
 pub mod conformance;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
