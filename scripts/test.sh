@@ -29,6 +29,20 @@ else
   echo "rollcall: no Docker engine here ($(cat "$docker_dir.err" 2>/dev/null || echo 'not root')); testcontainers path will be skipped" >&2
 fi
 
+# moto, the DynamoDB emulator the DynamoDB store's conformance suite runs
+# against, in a private virtualenv at .venv (git-ignored).
+setup_system python3:python3
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  # Debian ships venv's pip bootstrap separately; "ensurepip" is no command,
+  # so this always installs the package.
+  setup_system ensurepip:python3-venv
+fi
+if [ ! -x .venv/bin/pip ]; then
+  python3 -m venv --clear .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.2,<6'
+export ROLLCALL_MOTO_SERVER="$PWD/.venv/bin/moto_server" ROLLCALL_REQUIRE_MOTO=1
+
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --workspace

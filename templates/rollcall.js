@@ -72,7 +72,9 @@
       let msg;
       try { msg = JSON.parse(e.data); } catch (_) { return; }
       if (!msg || typeof msg !== 'object') return;
-      if (msg.type === 'snapshot' && Array.isArray(msg.users)) {
+      if (msg.type === 'logged_out') { // the cloud says so before closing
+        location.assign('/log_in/');
+      } else if (msg.type === 'snapshot' && Array.isArray(msg.users)) {
         for (const u of msg.users) show(u && u.username, u && u.is_logged_in);
       } else if (msg.type === undefined) {
         show(msg.username, msg.is_logged_in);

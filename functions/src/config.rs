@@ -65,12 +65,15 @@ pub struct Config {
     pub tables: Tables,
     /// `ROLLCALL_APIGW_ENDPOINT` — the API Gateway Management API endpoint
     /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`) the
-    /// functions push through. Empty: WebSocket functions derive it from the
-    /// event's domain and stage; HTTP functions then cannot push. Default empty.
+    /// Lambda functions push through; required there. Default empty.
     pub apigw_endpoint: Option<String>,
     /// `ROLLCALL_PUSH_CONCURRENCY` — `PostToConnection` calls in flight per
     /// broadcast. Default 64.
     pub push_concurrency: usize,
+    /// `ROLLCALL_CREATE_TABLES` — the local server and the gateway stand-in
+    /// create the DynamoDB tables if missing (emulators, trials; in AWS the
+    /// template owns them). Default `false`.
+    pub create_tables: bool,
 }
 
 /// DynamoDB table names.
@@ -187,6 +190,7 @@ impl Config {
             },
             apigw_endpoint: get("ROLLCALL_APIGW_ENDPOINT"),
             push_concurrency: count("ROLLCALL_PUSH_CONCURRENCY", 64)?,
+            create_tables: flag("ROLLCALL_CREATE_TABLES")?,
         };
         config.check()?;
         Ok(config)

@@ -16,12 +16,17 @@
 //!   connect/disconnect/default, sweep), over neutral `http` types.
 //! * [`context`] — [`context::AppContext`]: store + pusher + config, built once.
 //! * [`error`] — [`error::AppError`] and the one place errors become responses.
+//! * [`pages`] — the askama page types and the page's script.
+//! * `lambda` — `lambda_http` adapters for the functions in `src/bin/`
+//!   (feature `lambda`).
 
 pub mod config;
 pub mod context;
 pub mod domain;
 pub mod error;
 pub mod handlers;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod pages;
 pub mod push;
 pub mod security;

@@ -24,8 +24,15 @@ use crate::hub::Hub;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BusMessage {
-    /// A presence event for every socket.
-    Presence(PresenceEvent),
+    /// A presence event for every socket but one.
+    Presence(Announcement),
+    /// Send this text to one socket, wherever it is open.
+    Send {
+        /// The connection.
+        id: ConnectionId,
+        /// The text frame.
+        text: String,
+    },
     /// Close these sockets, wherever they are open, with this close code.
     Close {
         /// The connections.
@@ -33,6 +40,27 @@ pub enum BusMessage {
         /// The WebSocket close code.
         code: u16,
     },
+}
+
+/// A presence event and the connection it is about (which need not get it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    /// The event.
+    #[serde(flatten)]
+    pub event: PresenceEvent,
+    /// The connection whose arrival or departure this is, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub except: Option<ConnectionId>,
+}
+
+impl Announcement {
+    /// An announcement for every socket.
+    pub fn to_all(event: PresenceEvent) -> Self {
+        Self {
+            event,
+            except: None,
+        }
+    }
 }
 
 /// Carries [`BusMessage`]s to every process's hub.
@@ -181,16 +209,27 @@ mod tests {
         };
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<BusMessage>(&text).unwrap(), m);
-        let e = BusMessage::Presence(PresenceEvent {
+        let e = BusMessage::Presence(Announcement::to_all(PresenceEvent {
             username: rollcall::domain::Username::parse("a.b").unwrap(),
             is_logged_in: true,
             seq: 3,
-        });
+        }));
         let text = serde_json::to_string(&e).unwrap();
         assert_eq!(
             text,
             r#"{"kind":"presence","username":"a.b","is_logged_in":true,"seq":3}"#
         );
         assert_eq!(serde_json::from_str::<BusMessage>(&text).unwrap(), e);
+        let id = ConnectionId::generate();
+        let BusMessage::Presence(mut a) = e else {
+            unreachable!()
+        };
+        a.except = Some(id.clone());
+        let text = serde_json::to_string(&BusMessage::Presence(a.clone())).unwrap();
+        assert!(text.ends_with(&format!(r#""except":"{id}"}}"#)), "{text}");
+        assert_eq!(
+            serde_json::from_str::<BusMessage>(&text).unwrap(),
+            BusMessage::Presence(a)
+        );
     }
 }

@@ -37,10 +37,9 @@ pub async fn run() -> ExitCode {
                 return ExitCode::from(1);
             }
         },
-        StoreChoice::DynamoDb => {
-            eprintln!("rollcall: ROLLCALL_STORE=dynamodb is not available in this build yet");
-            return ExitCode::from(2);
-        }
+        StoreChoice::DynamoDb => Backend::DynamoDb {
+            create_tables: config.create_tables,
+        },
     };
     let listener = match TcpListener::bind(&config.bind).await {
         Ok(l) => l,
@@ -98,8 +97,8 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// `RUST_LOG` filters (default `info`); `ROLLCALL_LOG_FORMAT=json` for JSON lines.
-fn init_tracing() {
+/// Logs to stderr: `RUST_LOG` filters (default `info`); `ROLLCALL_LOG_FORMAT=json` for JSON lines.
+pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("ROLLCALL_LOG_FORMAT").is_ok_and(|v| v == "json");

@@ -20,11 +20,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use rollcall::domain::{ConnectionId, PresenceEvent, Username};
+#[cfg(test)]
+use rollcall::domain::PresenceEvent;
+use rollcall::domain::{ConnectionId, Username};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::BusMessage;
+use crate::bus::{Announcement, BusMessage};
 
 /// Events a socket may have queued before it counts as too slow and is
 /// closed (it reconnects and resynchronises from a snapshot).
@@ -168,9 +170,14 @@ impl Hub {
     /// Acts on a bus message.
     pub fn deliver(&self, msg: BusMessage) {
         match msg {
-            BusMessage::Presence(event) => {
-                let ready = self.order().accept(event, Instant::now());
+            BusMessage::Presence(announcement) => {
+                let ready = self.order().accept(announcement, Instant::now());
                 self.fan_out(ready);
+            }
+            BusMessage::Send { id, text } => {
+                if let Some(slot) = self.read().get(&id) {
+                    let _ = slot.tx.try_send(Outbound::Frame(Utf8Bytes::from(text)));
+                }
             }
             BusMessage::Close { ids, code } => self.close(&ids, code),
         }
@@ -183,10 +190,10 @@ impl Hub {
         self.fan_out(ready);
     }
 
-    fn fan_out(&self, events: Vec<PresenceEvent>) {
-        for event in events {
-            let frame = Utf8Bytes::from(event.to_json());
-            self.each(|| Outbound::Frame(frame.clone()));
+    fn fan_out(&self, announcements: Vec<Announcement>) {
+        for a in announcements {
+            let frame = Utf8Bytes::from(a.event.to_json());
+            self.each_but(a.except.as_ref(), || Outbound::Frame(frame.clone()));
         }
     }
 
@@ -197,8 +204,16 @@ impl Hub {
     /// Queues `make()` on every socket; a socket whose queue is full is
     /// closed as lagging rather than silently missing events.
     fn each(&self, make: impl Fn() -> Outbound) {
+        self.each_but(None, make);
+    }
+
+    /// [`Hub::each`], skipping `except`.
+    fn each_but(&self, except: Option<&ConnectionId>, make: impl Fn() -> Outbound) {
         let sockets = self.read();
-        for slot in sockets.values() {
+        for (id, slot) in sockets.iter() {
+            if Some(id) == except {
+                continue;
+            }
             if let Err(mpsc::error::TrySendError::Full(_)) = slot.tx.try_send(make()) {
                 slot.code.store(close::LAGGING, Ordering::Relaxed);
                 slot.cancel.cancel();
@@ -227,13 +242,14 @@ struct Line {
     /// Last transition delivered.
     last: u64,
     /// Early arrivals by transition number, and since when the oldest waits.
-    held: BTreeMap<u64, PresenceEvent>,
+    held: BTreeMap<u64, Announcement>,
     since: Option<Instant>,
 }
 
 impl Order {
     /// Takes one event; returns those now deliverable, in order.
-    fn accept(&mut self, event: PresenceEvent, now: Instant) -> Vec<PresenceEvent> {
+    fn accept(&mut self, a: Announcement, now: Instant) -> Vec<Announcement> {
+        let event = &a.event;
         let Some(line) = self.users.get_mut(&event.username) else {
             // First sight of this user: whatever comes first is the baseline.
             let line = Line {
@@ -242,22 +258,22 @@ impl Order {
                 since: None,
             };
             self.users.insert(event.username.clone(), line);
-            return vec![event];
+            return vec![a];
         };
         if event.seq <= line.last {
             return Vec::new(); // a duplicate or older than what was shown
         }
         let user = event.username.clone();
         if event.seq > line.last + 1 {
-            line.held.insert(event.seq, event);
+            line.held.insert(event.seq, a);
             line.since.get_or_insert(now);
             self.waiting.insert(user);
             return Vec::new();
         }
         line.last = event.seq;
-        let mut ready = vec![event];
+        let mut ready = vec![a];
         while let Some(next) = line.held.remove(&(line.last + 1)) {
-            line.last = next.seq;
+            line.last = next.event.seq;
             ready.push(next);
         }
         if line.held.is_empty() {
@@ -268,7 +284,7 @@ impl Order {
     }
 
     /// Releases everything held longer than [`REORDER_HOLD`], in order.
-    fn overdue(&mut self, now: Instant) -> Vec<PresenceEvent> {
+    fn overdue(&mut self, now: Instant) -> Vec<Announcement> {
         let mut ready = Vec::new();
         let users = &mut self.users;
         self.waiting.retain(|user| {
@@ -298,11 +314,11 @@ mod tests {
 
     fn event(name: &str, on: bool, seq: u64) -> BusMessage {
         let username = Username::parse(name).unwrap();
-        BusMessage::Presence(PresenceEvent {
+        BusMessage::Presence(Announcement::to_all(PresenceEvent {
             username,
             is_logged_in: on,
             seq,
-        })
+        }))
     }
 
     fn frame(o: Outbound) -> String {
@@ -363,6 +379,20 @@ mod tests {
         assert_eq!(received(&mut r).len(), 1, "3 released");
         hub.deliver(event("bo", false, 4));
         assert_eq!(received(&mut r).len(), 1, "and the line continues");
+    }
+
+    #[tokio::test]
+    async fn an_announcement_skips_the_connection_it_is_about() {
+        let hub = Hub::new();
+        let (me, other) = (ConnectionId::generate(), ConnectionId::generate());
+        let (mut rm, mut ro) = (hub.register(&me), hub.register(&other));
+        let BusMessage::Presence(mut a) = event("cy", true, 1) else {
+            unreachable!()
+        };
+        a.except = Some(me.clone());
+        hub.deliver(BusMessage::Presence(a));
+        assert!(received(&mut rm).is_empty());
+        assert_eq!(received(&mut ro).len(), 1);
     }
 
     #[tokio::test]

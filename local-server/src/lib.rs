@@ -12,11 +12,14 @@
 //! * [`dev_redis`] — a private Redis for development (testcontainers or a
 //!   `redis-server` child).
 //! * [`cli`] — the program: environment, store, listener, signals.
+//! * [`gateway`] — a local API Gateway stand-in running the Lambda
+//!   functions' code path (`rollcall-gateway`).
 
 pub mod app;
 pub mod bus;
 pub mod cli;
 pub mod dev_redis;
+pub mod gateway;
 pub mod hub;
 pub mod node;
 pub mod pusher;

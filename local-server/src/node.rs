@@ -7,6 +7,7 @@ use std::time::Duration;
 use rollcall::config::Config;
 use rollcall::domain::Timestamp;
 use rollcall::store::Store;
+use rollcall::store::dynamodb::DynamoStore;
 use rollcall::store::memory::MemoryStore;
 use rollcall::store::redis::RedisStore;
 use rollcall::{AppContext, handlers};
@@ -27,6 +28,12 @@ pub enum Backend {
     Redis {
         /// `redis://host:port[/db]`.
         url: String,
+    },
+    /// DynamoDB store (tables from the config, endpoint and credentials from
+    /// the AWS environment) with the in-process bus: one process.
+    DynamoDb {
+        /// Create the tables first if they do not exist (emulators, trials).
+        create_tables: bool,
     },
 }
 
@@ -70,6 +77,13 @@ impl Node {
                 let bus = RedisBus::connect(url, &channel).await?;
                 tasks.push(bus::subscribe(url, &channel, hub.clone(), stop.clone()).await?);
                 (Arc::new(store), Arc::new(bus))
+            }
+            Backend::DynamoDb { create_tables } => {
+                let store = DynamoStore::from_env(config.tables.clone()).await;
+                if *create_tables {
+                    store.create_tables().await?;
+                }
+                (Arc::new(store), Arc::new(InProcessBus::new(hub.clone())))
             }
         };
         let ctx = AppContext::new(store, Arc::new(LocalPusher::new(bus)), config);

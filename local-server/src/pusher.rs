@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rollcall::domain::{ConnectionId, PresenceEvent};
 use rollcall::push::{CloseReason, PushError, Pusher};
 
-use crate::bus::{Bus, BusMessage};
+use crate::bus::{Announcement, Bus, BusMessage};
 use crate::hub::close;
 
 /// Pushes through the event bus.
@@ -24,8 +24,27 @@ impl LocalPusher {
 
 #[async_trait]
 impl Pusher for LocalPusher {
-    async fn broadcast(&self, event: &PresenceEvent) -> Result<(), PushError> {
-        self.bus.publish(BusMessage::Presence(event.clone())).await
+    async fn broadcast(
+        &self,
+        event: &PresenceEvent,
+        except: Option<&ConnectionId>,
+    ) -> Result<(), PushError> {
+        let announcement = Announcement {
+            event: event.clone(),
+            except: except.cloned(),
+        };
+        self.bus.publish(BusMessage::Presence(announcement)).await
+    }
+
+    async fn send(&self, to: &ConnectionId, text: &str) -> Result<bool, PushError> {
+        // Wherever that socket is open, its process queues the text.
+        self.bus
+            .publish(BusMessage::Send {
+                id: to.clone(),
+                text: text.to_owned(),
+            })
+            .await?;
+        Ok(true)
     }
 
     async fn close(&self, ids: &[ConnectionId], reason: CloseReason) -> Result<(), PushError> {

@@ -10,24 +10,44 @@ use rollcall_tests::{PASSWORD, unique_name};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_see_each_other_come_and_go_without_reloading() {
-    let Some(mut driver) = Chromedriver::start().await else {
+    let Some(driver) = driver().await else { return };
+    let app = spawn_app().await;
+    two_browsers(driver, &app.base).await;
+}
+
+/// The same, on the cloud code path: the page on the HTTP API's origin opens
+/// the WebSocket API on another origin with its token, asks for its
+/// snapshot and pings — through the Lambda functions on DynamoDB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_page_works_the_same_through_the_lambda_functions() {
+    let Some(driver) = driver().await else { return };
+    let store = std::sync::Arc::new(rollcall_tests::moto::fresh_store().await);
+    let gw = rollcall_tests::gateway::spawn_gateway(store, Default::default(), &[]).await;
+    two_browsers(driver, &gw.base).await;
+}
+
+async fn driver() -> Option<Chromedriver> {
+    let driver = Chromedriver::start().await;
+    if driver.is_none() {
         let required = std::env::var("ROLLCALL_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
         assert!(
             !required,
             "ROLLCALL_REQUIRE_BROWSER=1 but chromium/chromedriver are missing"
         );
         eprintln!("SKIPPED: chromium or chromedriver not installed");
-        return;
-    };
-    let app = spawn_app().await;
+    }
+    driver
+}
+
+async fn two_browsers(mut driver: Chromedriver, base: &str) {
     let (an, bn) = (unique_name("alice"), unique_name("bob"));
-    let http = Visitor::new(&app.base);
+    let http = Visitor::new(base);
     http.sign_up(&an, PASSWORD).await;
     http.sign_up(&bn, PASSWORD).await;
 
     let alice = driver.browser().await;
     let bob = driver.browser().await;
-    log_in(&alice, &app.base, &an, PASSWORD).await;
+    log_in(&alice, base, &an, PASSWORD).await;
     // A marker that a reload would erase.
     alice
         .execute("window.__noReload = 42; return null;", vec![])
@@ -36,7 +56,7 @@ async fn two_browsers_see_each_other_come_and_go_without_reloading() {
     wait_for_row(&alice, &an, &format!("{an}: Online")).await;
     wait_for_row(&alice, &bn, &format!("{bn}: Offline")).await;
 
-    log_in(&bob, &app.base, &bn, PASSWORD).await;
+    log_in(&bob, base, &bn, PASSWORD).await;
     wait_for_row(&alice, &bn, &format!("{bn}: Online")).await;
     wait_for_row(&bob, &an, &format!("{an}: Online")).await;
 
@@ -55,7 +75,7 @@ async fn two_browsers_see_each_other_come_and_go_without_reloading() {
         .expect("click");
     wait_for_row(&alice, &bn, &format!("{bn}: Offline")).await;
     // Bob logs in again and then simply closes his browser.
-    log_in(&bob, &app.base, &bn, PASSWORD).await;
+    log_in(&bob, base, &bn, PASSWORD).await;
     wait_for_row(&alice, &bn, &format!("{bn}: Online")).await;
     bob.close().await.expect("close bob's browser");
     wait_for_row(&alice, &bn, &format!("{bn}: Offline")).await;

@@ -1,6 +1,6 @@
 //! The store conformance suite against real servers: a `redis-server`
-//! process always, and Redis in a container through testcontainers when a
-//! Docker engine is reachable.
+//! process always, Redis in a container through testcontainers when a
+//! Docker engine is reachable, and DynamoDB on a moto server.
 
 mod redis {
     use rollcall::store::conformance;
@@ -72,5 +72,135 @@ mod container {
                 .expect("connect")
         })
         .await;
+    }
+}
+
+mod dynamodb {
+    use rollcall::store::conformance;
+    use rollcall::store::dynamodb::DynamoStore;
+    use rollcall_tests::moto;
+
+    // One test per check, each on fresh tables in the shared moto server;
+    // without moto each says SKIPPED and passes, unless
+    // ROLLCALL_REQUIRE_MOTO=1 (set by scripts/test.sh).
+    rollcall::conformance_suite!(rollcall_tests::dynamo_store_or_skip!());
+
+    /// Three separate SDK clients (as three Lambdas would have) race on one
+    /// user's connections in the same tables: still exactly one transition
+    /// each way, strictly alternating with consecutive numbers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transitions_stay_exact_across_separate_clients() {
+        let Some(first) = moto::dynamo_store().await else {
+            return;
+        };
+        let mut clients = vec![first.clone()];
+        for _ in 0..2 {
+            let client = moto::client().expect("moto is running");
+            clients.push(DynamoStore::new(client, first.tables().clone()));
+        }
+        let stores: Vec<&dyn rollcall::store::Store> = clients.iter().map(|c| c as _).collect();
+        conformance::concurrent_transitions_alternate_exactly(&stores).await;
+    }
+
+    /// `create_tables` makes exactly the documented schema and can run again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tables_have_the_documented_schema_and_creation_is_idempotent() {
+        use aws_sdk_dynamodb::types::{KeyType, ProjectionType, TimeToLiveStatus};
+        use rollcall::store::dynamodb::schema;
+
+        let Some(store) = moto::dynamo_store().await else {
+            return;
+        };
+        store.create_tables().await.expect("creating again is fine");
+        let client = store.client();
+        let describe = |table: String| async move {
+            client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .expect("describe")
+                .table
+                .expect("table")
+        };
+        let keys = |k: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Vec<(String, KeyType)> {
+            k.iter()
+                .map(|e| (e.attribute_name().to_owned(), e.key_type().clone()))
+                .collect()
+        };
+        let tables = store.tables().clone();
+        let users = describe(tables.users.clone()).await;
+        assert_eq!(
+            keys(users.key_schema()),
+            [(schema::USER_NAME.to_owned(), KeyType::Hash)]
+        );
+        let sessions = describe(tables.sessions.clone()).await;
+        assert_eq!(
+            keys(sessions.key_schema()),
+            [(schema::SESSION_KEY.to_owned(), KeyType::Hash)]
+        );
+        let conns = describe(tables.connections.clone()).await;
+        assert_eq!(
+            keys(conns.key_schema()),
+            [(schema::CONN_ID.to_owned(), KeyType::Hash)]
+        );
+        for table in [&users, &sessions, &conns] {
+            assert_eq!(
+                table
+                    .billing_mode_summary()
+                    .and_then(|b| b.billing_mode().cloned()),
+                Some(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            );
+        }
+        type Index = (String, Vec<(String, KeyType)>, Option<ProjectionType>);
+        let mut indexes: Vec<Index> = conns
+            .global_secondary_indexes()
+            .iter()
+            .map(|i| {
+                (
+                    i.index_name().unwrap_or_default().to_owned(),
+                    keys(i.key_schema()),
+                    i.projection().and_then(|p| p.projection_type().cloned()),
+                )
+            })
+            .collect();
+        indexes.sort();
+        let index = |name: &str, hash: &str, range: &str| {
+            (
+                name.to_owned(),
+                vec![
+                    (hash.to_owned(), KeyType::Hash),
+                    (range.to_owned(), KeyType::Range),
+                ],
+                Some(ProjectionType::KeysOnly),
+            )
+        };
+        assert_eq!(
+            indexes,
+            [
+                index(schema::INDEX_BY_GROUP, schema::CONN_SHARD, schema::CONN_ID),
+                index(
+                    schema::INDEX_BY_LEASE,
+                    schema::CONN_SHARD,
+                    schema::CONN_LEASE_UNTIL
+                ),
+                index(
+                    schema::INDEX_BY_SESSION,
+                    schema::CONN_SESSION,
+                    schema::CONN_ID
+                ),
+            ]
+        );
+        for table in [&tables.sessions, &tables.connections] {
+            let ttl = client
+                .describe_time_to_live()
+                .table_name(table)
+                .send()
+                .await
+                .expect("describe ttl");
+            let ttl = ttl.time_to_live_description().expect("ttl description");
+            assert_eq!(ttl.attribute_name(), Some(schema::TTL));
+            assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+        }
     }
 }

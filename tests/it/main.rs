@@ -2,6 +2,8 @@
 
 mod browser;
 mod conformance;
+mod gateway;
 mod input;
+mod lambda_events;
 mod multi_node;
 mod presence;

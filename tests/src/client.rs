@@ -289,6 +289,26 @@ impl Socket {
         cookie: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Self, u16> {
+        Self::open(url, cookie, origin, None).await
+    }
+
+    /// Opens a socket the way the page does against API Gateway (which cannot
+    /// push during `$connect`): asks for the snapshot, then pings every
+    /// `ping` to keep its lease, as the page does.
+    pub async fn connect_cloud(
+        url: &str,
+        origin: Option<&str>,
+        ping: Duration,
+    ) -> Result<Self, u16> {
+        Self::open(url, None, origin, Some(ping)).await
+    }
+
+    async fn open(
+        url: &str,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+        cloud_ping: Option<Duration>,
+    ) -> Result<Self, u16> {
         let mut req = url.into_client_request().expect("ws url");
         if let Some(c) = cookie.filter(|c| !c.is_empty()) {
             req.headers_mut()
@@ -305,12 +325,25 @@ impl Socket {
         };
         let (in_tx, incoming) = mpsc::unbounded_channel();
         let (commands, cmd_rx) = mpsc::unbounded_channel();
-        tokio::spawn(pump(ws, in_tx, cmd_rx));
+        tokio::spawn(pump(ws, in_tx, cmd_rx, cloud_ping));
         let mut s = Self {
             incoming,
             commands,
             snapshot: Vec::new(),
         };
+        if cloud_ping.is_some() {
+            let _ = s
+                .commands
+                .send(Command::Send(r#"{"type":"snapshot"}"#.into()));
+            // Presence events may overtake the reply: skip them.
+            loop {
+                let m = s.next_json(EVENT_WAIT).await.expect("a snapshot");
+                if m["type"] == "snapshot" {
+                    s.snapshot = users_of(&m);
+                    return Ok(s);
+                }
+            }
+        }
         let first = s.next_json(EVENT_WAIT).await.expect("a snapshot first");
         assert_eq!(
             first["type"], "snapshot",
@@ -414,9 +447,15 @@ async fn pump(
     mut ws: Ws,
     out: mpsc::UnboundedSender<Incoming>,
     mut commands: mpsc::UnboundedReceiver<Command>,
+    ping: Option<Duration>,
 ) {
+    let mut ticker = tokio::time::interval(ping.unwrap_or(Duration::from_secs(3600)));
+    ticker.tick().await;
     loop {
         tokio::select! {
+            _ = ticker.tick(), if ping.is_some() => {
+                let _ = ws.send(Message::text(r#"{"type":"ping"}"#)).await;
+            }
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     let v = serde_json::from_str(t.as_str()).expect("the server sends JSON");

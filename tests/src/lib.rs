@@ -7,11 +7,14 @@
 //! * [`app`] — [`app::spawn_app`]: a real server on `127.0.0.1:0`.
 //! * [`client`] — an HTTP visitor with a cookie jar and CSRF handling, and a
 //!   WebSocket client that reads presence events.
+//! * [`gateway`] — the Lambda functions behind the local API Gateway stand-in.
 //! * [`browser`] — headless Chromium over WebDriver (chromedriver).
 
 pub mod app;
 pub mod browser;
 pub mod client;
+pub mod gateway;
+pub mod moto;
 pub mod redis_server;
 
 /// A password every test user can use.

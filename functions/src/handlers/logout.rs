@@ -54,7 +54,7 @@ pub async fn end_session(ctx: &AppContext, session: &SessionKey) -> Result<(), A
         if let Some(removed) = ctx.store.remove_connection(id, RemoveIf::Always).await?
             && let Some(offline) = removed.went_offline
         {
-            ctx.pusher.broadcast(&offline).await?;
+            ctx.pusher.broadcast(&offline, None).await?;
         }
     }
     if !ids.is_empty() {

@@ -122,7 +122,7 @@ async fn register(
         is_logged_in: false,
         seq: 0,
     };
-    if let Err(e) = ctx.pusher.broadcast(&announcement).await {
+    if let Err(e) = ctx.pusher.broadcast(&announcement, None).await {
         // The user exists; open pages will still see them on their next
         // snapshot, so this is not worth failing the sign-up for.
         tracing::warn!(error = %e, "could not announce a new user");

@@ -32,7 +32,7 @@ pub async fn sweep(ctx: &AppContext, now: Timestamp) -> Result<usize, AppError> 
                 removed += 1;
                 closed.push(id.clone());
                 if let Some(offline) = r.went_offline {
-                    ctx.pusher.broadcast(&offline).await?;
+                    ctx.pusher.broadcast(&offline, None).await?;
                 }
             }
         }

@@ -73,7 +73,9 @@ pub async fn connect(
         lease_until: now.plus(ctx.config.lease),
     };
     if let Some(online) = ctx.store.add_connection(&record).await? {
-        ctx.pusher.broadcast(&online).await?;
+        // Every *other* connection: the newcomer's snapshot already shows it
+        // online, and API Gateway cannot post to it during `$connect`.
+        ctx.pusher.broadcast(&online, Some(id)).await?;
     }
     if ctx
         .store
@@ -95,7 +97,7 @@ pub async fn disconnect(ctx: &AppContext, id: &ConnectionId) -> Result<(), AppEr
     if let Some(removed) = ctx.store.remove_connection(id, RemoveIf::Always).await?
         && let Some(offline) = removed.went_offline
     {
-        ctx.pusher.broadcast(&offline).await?;
+        ctx.pusher.broadcast(&offline, Some(id)).await?;
     }
     Ok(())
 }

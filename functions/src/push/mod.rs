@@ -6,11 +6,15 @@
 //! cloud posts to each connection through the API Gateway Management API.
 //!
 //! * [`recording::RecordingPusher`] — remembers what it was asked (tests).
+//! * [`apigw::ApiGwPusher`] — `PostToConnection` / `DeleteConnection`
+//!   (feature `lambda`).
 
 use async_trait::async_trait;
 
 use crate::domain::{ConnectionId, PresenceEvent};
 
+#[cfg(feature = "lambda")]
+pub mod apigw;
 pub mod recording;
 
 /// Delivery failed for a reason other than a closed connection.
@@ -37,9 +41,19 @@ pub enum CloseReason {
 /// Delivers events to the `users` group and closes connections.
 #[async_trait]
 pub trait Pusher: Send + Sync + 'static {
-    /// Sends `event` to every connection in the group. Connections found dead
-    /// on the way are the pusher's to clean up.
-    async fn broadcast(&self, event: &PresenceEvent) -> Result<(), PushError>;
+    /// Sends `event` to every connection in the group but `except` (the
+    /// connection whose arrival or departure this is). Connections found
+    /// dead on the way are the pusher's to clean up.
+    async fn broadcast(
+        &self,
+        event: &PresenceEvent,
+        except: Option<&ConnectionId>,
+    ) -> Result<(), PushError>;
+
+    /// Sends one text message to one connection. `Ok(false)` if that
+    /// connection is gone (the pusher unregisters it, announcing its user
+    /// offline if it was their last).
+    async fn send(&self, to: &ConnectionId, text: &str) -> Result<bool, PushError>;
 
     /// Closes these connections wherever they are (log out, expired lease).
     /// Ids that are not open are ignored.

@@ -12,6 +12,8 @@ use crate::domain::{ConnectionId, PresenceEvent};
 pub enum Pushed {
     /// A broadcast.
     Broadcast(PresenceEvent),
+    /// A message to one connection.
+    Send(ConnectionId, String),
     /// A close.
     Close(Vec<ConnectionId>, CloseReason),
 }
@@ -40,9 +42,18 @@ impl RecordingPusher {
 
 #[async_trait]
 impl Pusher for RecordingPusher {
-    async fn broadcast(&self, event: &PresenceEvent) -> Result<(), PushError> {
+    async fn broadcast(
+        &self,
+        event: &PresenceEvent,
+        _except: Option<&ConnectionId>,
+    ) -> Result<(), PushError> {
         self.record(Pushed::Broadcast(event.clone()));
         Ok(())
+    }
+
+    async fn send(&self, to: &ConnectionId, text: &str) -> Result<bool, PushError> {
+        self.record(Pushed::Send(to.clone(), text.to_owned()));
+        Ok(true)
     }
 
     async fn close(&self, ids: &[ConnectionId], reason: CloseReason) -> Result<(), PushError> {

@@ -38,6 +38,15 @@ impl OriginPolicy {
         Ok(Self { allowed })
     }
 
+    /// Adds one origin to the list.
+    pub fn allow(&mut self, origin: &str) -> Result<(), String> {
+        let norm = normalize(origin).ok_or_else(|| format!("{origin:?} is not an origin"))?;
+        if !self.allowed.contains(&norm) {
+            self.allowed.push(norm);
+        }
+        Ok(())
+    }
+
     /// Judges the request's `Origin` against this policy and its `Host`.
     pub fn check(&self, headers: &HeaderMap) -> OriginVerdict {
         let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {

@@ -1,0 +1,11 @@
+//! Lambda function: The scheduled sweep (EventBridge): removes connections whose lease ran out.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    rollcall::lambda::init_tracing();
+    let ctx = &rollcall::lambda::context_from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(|event| {
+        rollcall::lambda::sweep(ctx, event)
+    }))
+    .await
+}

@@ -1,0 +1,169 @@
+//! `lambda_http` adapters: the Lambda functions' side of the shared handlers
+//! (feature `lambda`). Each function's `main` in `src/bin/` builds the
+//! context once with [`context_from_env`] and serves one of these.
+//!
+//! `lambda_http` is built with only `apigw_http` and `apigw_websockets`:
+//! with its REST feature on, a WebSocket `$connect` event carrying a
+//! top-level `httpMethod` parses as a REST request and loses its
+//! `connectionId`. The fixtures in `functions/tests/fixtures/` pin this down.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, LambdaEvent, Request, RequestExt, Response};
+
+use crate::config::{Config, StoreChoice};
+use crate::context::AppContext;
+use crate::domain::{ConnectionId, Timestamp};
+use crate::handlers::{self, respond::Format, ws};
+use crate::push::CloseReason;
+use crate::push::apigw::ApiGwPusher;
+use crate::store::Store;
+use crate::store::dynamodb::DynamoStore;
+
+/// Builds the context from the environment: DynamoDB (default) or Redis,
+/// and the API Gateway pusher for `ROLLCALL_APIGW_ENDPOINT`.
+pub async fn context_from_env() -> Result<AppContext, Error> {
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store: Arc<dyn Store> = match &config.store {
+        StoreChoice::Auto | StoreChoice::DynamoDb => Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.tables.clone(),
+        )),
+        #[cfg(feature = "redis")]
+        StoreChoice::Redis(url) => {
+            Arc::new(crate::store::redis::RedisStore::connect(url, &config.redis_prefix).await?)
+        }
+        other => {
+            return Err(
+                format!("ROLLCALL_STORE={other:?} cannot be used by the Lambda functions").into(),
+            );
+        }
+    };
+    context_with(config, store, &sdk)
+}
+
+/// The context for `config` over `store`, pushing through the endpoint in
+/// `config.apigw_endpoint` with credentials from `sdk`.
+pub fn context_with(
+    config: Config,
+    store: Arc<dyn Store>,
+    sdk: &aws_config::SdkConfig,
+) -> Result<AppContext, Error> {
+    let endpoint = config
+        .apigw_endpoint
+        .clone()
+        .ok_or("ROLLCALL_APIGW_ENDPOINT must name the WebSocket API's management endpoint")?;
+    let client = ApiGwPusher::client_for(sdk, &endpoint);
+    let pusher = Arc::new(ApiGwPusher::new(
+        client,
+        store.clone(),
+        config.push_concurrency,
+        config.lease,
+    ));
+    Ok(AppContext::new(store, pusher, config))
+}
+
+/// JSON logs (honouring `AWS_LAMBDA_LOG_FORMAT`/`AWS_LAMBDA_LOG_LEVEL`).
+pub fn init_tracing() {
+    lambda_http::tracing::init_default_subscriber();
+}
+
+/// Any HTTP API route: pages, forms, the JSON API (`http_*` functions).
+pub async fn http(ctx: &AppContext, req: Request) -> Result<Response<Body>, Error> {
+    let (parts, body) = req.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    let response = handlers::route(ctx, http::Request::from_parts(parts, bytes)).await;
+    Ok(response.map(Body::Text))
+}
+
+/// The WebSocket request context of an API Gateway WebSocket event.
+fn websocket(req: &Request) -> Result<ConnectionId, Error> {
+    let RequestContext::WebSocket(rc) = req.request_context() else {
+        return Err("not an API Gateway WebSocket event".into());
+    };
+    let id = rc
+        .connection_id
+        .as_deref()
+        .ok_or("the event has no connectionId")?;
+    ConnectionId::parse(id).map_err(|e| format!("{e}: {id:?}").into())
+}
+
+fn status(code: http::StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::Empty);
+    *r.status_mut() = code;
+    r
+}
+
+/// `$connect`: authorize (cookie or `?token=`, Origin), register, announce.
+/// A non-2xx answer makes API Gateway refuse the upgrade with that status.
+pub async fn ws_connect(ctx: &AppContext, req: Request) -> Result<Response<Body>, Error> {
+    let id = websocket(&req)?;
+    let query = req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("token"))
+        .map(|t| {
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("token", t)
+                .finish()
+        });
+    let who = match ws::authorize(ctx, req.headers(), query.as_deref()).await {
+        Ok(who) => who,
+        Err(e) => return Ok(e.into_response(Format::Json).map(Body::Text)),
+    };
+    match ws::connect(ctx, &id, &who).await {
+        Ok(()) => Ok(status(http::StatusCode::OK)),
+        Err(e) => Ok(e.into_response(Format::Json).map(Body::Text)),
+    }
+}
+
+/// `$disconnect`: unregister, announce offline after the last connection.
+pub async fn ws_disconnect(ctx: &AppContext, req: Request) -> Result<Response<Body>, Error> {
+    let id = websocket(&req)?;
+    ws::disconnect(ctx, &id).await?;
+    Ok(status(http::StatusCode::OK))
+}
+
+/// `$default`: a client message. Replies go back through `PostToConnection`
+/// (API Gateway cannot answer from `$connect`, so the page asks for its
+/// snapshot here, right after connecting).
+pub async fn ws_default(ctx: &AppContext, req: Request) -> Result<Response<Body>, Error> {
+    let id = websocket(&req)?;
+    let text = match req.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    };
+    match ws::default(ctx, &id, &text).await? {
+        ws::Reply::Nothing => {}
+        ws::Reply::Send(m) => {
+            ctx.pusher.send(&id, &m.to_json()).await?;
+        }
+        ws::Reply::Snapshot => {
+            let snapshot = ws::snapshot(ctx).await?;
+            ctx.pusher.send(&id, &snapshot.to_json()).await?;
+        }
+        ws::Reply::Close => {
+            ctx.pusher
+                .close(std::slice::from_ref(&id), CloseReason::Expired)
+                .await?
+        }
+    }
+    Ok(status(http::StatusCode::OK))
+}
+
+/// The scheduled sweep (EventBridge): removes expired connections.
+pub async fn sweep(
+    ctx: &AppContext,
+    _event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, Error> {
+    let removed = handlers::sweep::sweep(ctx, Timestamp::now()).await?;
+    Ok(serde_json::json!({ "removed": removed }))
+}

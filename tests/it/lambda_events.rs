@@ -1,0 +1,274 @@
+//! The Lambda functions' adapters on real API Gateway event fixtures
+//! (`tests/fixtures/`), through `lambda_http`'s own request parsing.
+
+use std::sync::Arc;
+
+use lambda_http::RequestExt;
+use lambda_http::request::{LambdaRequest, RequestContext, RequestOrigin};
+use rollcall::AppContext;
+use rollcall::config::Config;
+use rollcall::domain::{ConnectionId, PresenceEvent, SessionToken, Timestamp, Username};
+use rollcall::push::recording::{Pushed, RecordingPusher};
+use rollcall::security::csrf::CsrfSecret;
+use rollcall::store::memory::MemoryStore;
+use rollcall::store::{SessionRecord, Store, UserRecord};
+use rollcall_local_server::gateway::invoke;
+use serde_json::Value;
+
+const CONNECTION: &str = "L0SM9cOFvHcCIhw=";
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn event(name: &str, replace: &[(&str, &str)]) -> Value {
+    let mut text = fixture(name);
+    for (from, to) in replace {
+        text = text.replace(from, to);
+    }
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+#[test]
+fn websocket_events_parse_as_websocket_requests_and_keep_their_connection_id() {
+    for name in [
+        "apigw-ws-connect.json",
+        "apigw-ws-connect-with-http-method.json",
+        "apigw-ws-default.json",
+        "apigw-ws-disconnect.json",
+    ] {
+        let req: LambdaRequest = serde_json::from_str(&fixture(name)).expect(name);
+        assert!(
+            matches!(req.request_origin(), RequestOrigin::WebSocket),
+            "{name}"
+        );
+        let req: lambda_http::Request = req.into();
+        let RequestContext::WebSocket(ctx) = req.request_context() else {
+            panic!("{name}: not a WebSocket context");
+        };
+        assert_eq!(ctx.connection_id.as_deref(), Some(CONNECTION), "{name}");
+    }
+    let http: LambdaRequest =
+        serde_json::from_str(&fixture("apigw-http-log-in.json")).expect("http");
+    assert!(matches!(http.request_origin(), RequestOrigin::ApiGatewayV2));
+}
+
+struct Setup {
+    ctx: AppContext,
+    pusher: Arc<RecordingPusher>,
+    token: SessionToken,
+}
+
+async fn setup() -> Setup {
+    let store = Arc::new(MemoryStore::new());
+    let pusher = Arc::new(RecordingPusher::new());
+    let mut config = Config::for_tests();
+    config
+        .allowed_origins
+        .allow("https://pages.example.com")
+        .expect("origin");
+    let ctx = AppContext::new(store.clone(), pusher.clone(), config);
+    let username = Username::parse("josé").expect("name");
+    let password = rollcall::domain::Password::parse(rollcall_tests::PASSWORD, None).expect("pw");
+    let hash = ctx.hasher.hash(&password).await.expect("hash");
+    store
+        .create_user(&UserRecord {
+            username: username.clone(),
+            password_hash: hash,
+            created_at: Timestamp::now(),
+        })
+        .await
+        .expect("user");
+    let token = SessionToken::generate();
+    store
+        .create_session(&SessionRecord {
+            key: token.key(),
+            username,
+            expires_at: Timestamp::now().plus(std::time::Duration::from_secs(600)),
+        })
+        .await
+        .expect("session");
+    Setup { ctx, pusher, token }
+}
+
+fn presence(p: &Pushed) -> Option<(&str, bool)> {
+    match p {
+        Pushed::Broadcast(PresenceEvent {
+            username,
+            is_logged_in,
+            ..
+        }) => Some((username.as_str(), *is_logged_in)),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn connect_ping_and_disconnect_events_drive_presence() {
+    let Setup { ctx, pusher, token } = setup().await;
+    let ctx = &ctx;
+    let connect = event(
+        "apigw-ws-connect.json",
+        &[("SESSION_TOKEN", token.expose())],
+    );
+    let reply = invoke(connect, |r| rollcall::lambda::ws_connect(ctx, r)).await;
+    assert_eq!(reply.status, 200);
+    let calls = pusher.take();
+    assert_eq!(
+        calls.iter().filter_map(presence).collect::<Vec<_>>(),
+        [("josé", true)]
+    );
+    let group = ctx.store.group_connections(None, 10).await.expect("group");
+    assert_eq!(group.items, [ConnectionId::parse(CONNECTION).expect("id")]);
+
+    let ping = event("apigw-ws-default.json", &[]);
+    assert_eq!(
+        invoke(ping, |r| rollcall::lambda::ws_default(ctx, r))
+            .await
+            .status,
+        200
+    );
+    let calls = pusher.take();
+    assert!(
+        matches!(&calls[..], [Pushed::Send(id, text)] if id.as_str() == CONNECTION && text == r#"{"type":"pong"}"#),
+        "{calls:?}"
+    );
+
+    let disconnect = event("apigw-ws-disconnect.json", &[]);
+    assert_eq!(
+        invoke(disconnect, |r| rollcall::lambda::ws_disconnect(ctx, r))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        pusher
+            .take()
+            .iter()
+            .filter_map(presence)
+            .collect::<Vec<_>>(),
+        [("josé", false)]
+    );
+    assert!(
+        ctx.store
+            .group_connections(None, 10)
+            .await
+            .expect("group")
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_connect_event_with_a_top_level_http_method_still_connects() {
+    let Setup { ctx, pusher, token } = setup().await;
+    let ctx = &ctx;
+    let connect = event(
+        "apigw-ws-connect-with-http-method.json",
+        &[("SESSION_TOKEN", token.expose())],
+    );
+    assert_eq!(
+        invoke(connect, |r| rollcall::lambda::ws_connect(ctx, r))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(pusher.take().iter().filter_map(presence).count(), 1);
+}
+
+#[tokio::test]
+async fn connect_events_without_a_session_or_from_a_foreign_origin_are_refused() {
+    let Setup { ctx, pusher, .. } = setup().await;
+    let ctx = &ctx;
+    let forged = "A".repeat(43);
+    let anonymous = event(
+        "apigw-ws-connect.json",
+        &[("SESSION_TOKEN", forged.as_str())],
+    );
+    assert_eq!(
+        invoke(anonymous, |r| rollcall::lambda::ws_connect(ctx, r))
+            .await
+            .status,
+        401
+    );
+    let Setup { token, .. } = setup().await; // a token of another store: unknown here
+    let foreign = event(
+        "apigw-ws-connect.json",
+        &[
+            ("SESSION_TOKEN", token.expose()),
+            ("https://pages.example.com", "https://evil.example"),
+        ],
+    );
+    assert_eq!(
+        invoke(foreign, |r| rollcall::lambda::ws_connect(ctx, r))
+            .await
+            .status,
+        403
+    );
+    assert!(pusher.take().is_empty());
+    assert!(
+        ctx.store
+            .group_connections(None, 10)
+            .await
+            .expect("group")
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_http_function_logs_in_and_returns_cookies_in_the_payload_2_shape() {
+    let Setup { ctx, .. } = setup().await;
+    let ctx = &ctx;
+    let secret = CsrfSecret::generate();
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrfmiddlewaretoken", &secret.form_token())
+        .append_pair("username", "josé")
+        .append_pair("password", rollcall_tests::PASSWORD)
+        .finish();
+    let login = event(
+        "apigw-http-log-in.json",
+        &[
+            ("CSRF_COOKIE", &secret.cookie_value()),
+            ("FORM_BODY", &form),
+        ],
+    );
+    let reply = invoke(login, |r| rollcall::lambda::http(ctx, r)).await;
+    assert_eq!(
+        reply.status,
+        302,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(
+        reply
+            .headers
+            .iter()
+            .any(|(k, v)| k == "location" && v == "/")
+    );
+    let session = reply
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("sessionid="))
+        .expect("session cookie");
+    assert!(session.contains("HttpOnly"));
+    assert!(
+        !reply
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("set-cookie")),
+        "cookies go in `cookies`"
+    );
+}
+
+#[test]
+fn query_parameters_reach_the_connect_function() {
+    let req: LambdaRequest =
+        serde_json::from_str(&fixture("apigw-ws-connect.json")).expect("parse");
+    let req: lambda_http::Request = req.into();
+    assert_eq!(
+        req.query_string_parameters_ref()
+            .and_then(|q| q.first("token")),
+        Some("SESSION_TOKEN")
+    );
+}

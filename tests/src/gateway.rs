@@ -1,0 +1,88 @@
+//! [`spawn_gateway`]: the Lambda functions behind the local API Gateway
+//! stand-in, on a store of the test's choosing, on free ports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rollcall::store::Store;
+use rollcall_local_server::gateway::{self, GatewayOptions};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Socket, Visitor};
+
+/// How often test sockets ping the cloud path (leases in tests are 1.5 s).
+pub const PING: Duration = Duration::from_millis(300);
+
+/// A running stand-in.
+pub struct TestGateway {
+    /// The HTTP API, `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The WebSocket API URL.
+    pub ws_url: String,
+    /// The functions' context.
+    pub ctx: rollcall::AppContext,
+    stop: CancellationToken,
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Starts the stand-in on `store` with the `FAST` timings plus `extra`.
+pub async fn spawn_gateway(
+    store: Arc<dyn Store>,
+    opts: GatewayOptions,
+    extra: &[(&str, &str)],
+) -> TestGateway {
+    crate::init_tracing();
+    let mut config = crate::app::config(extra);
+    let http = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let ws = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (http_addr, ws_addr) = (
+        http.local_addr().expect("addr"),
+        ws.local_addr().expect("addr"),
+    );
+    gateway::cli::configure(&mut config, http_addr, ws_addr, &opts.stage);
+    let ws_url = config.ws_url.clone().expect("ws url");
+    let ctx = rollcall::lambda::context_with(config, store, &gateway::cli::local_sdk_config())
+        .expect("context");
+    let stop = CancellationToken::new();
+    tokio::spawn(gateway::serve(ctx.clone(), http, ws, opts, stop.clone()));
+    TestGateway {
+        base: format!("http://{http_addr}"),
+        ws_url,
+        ctx,
+        stop,
+    }
+}
+
+/// A `data-…` attribute of the home page's list.
+pub fn page_attr(html: &str, name: &str) -> String {
+    let marker = format!("{name}=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("page has {name}"))
+        + marker.len();
+    let end = html[start..].find('"').expect("attribute ends") + start;
+    html[start..end].replace("&amp;", "&")
+}
+
+impl TestGateway {
+    /// Opens the WebSocket exactly as the page of `visitor` would: the URL
+    /// and token rendered into the page, the page's origin, a snapshot
+    /// request, and pings.
+    pub async fn socket(&self, visitor: &Visitor) -> Socket {
+        let home = visitor.get("/").await;
+        assert_eq!(home.status, 200, "logged in");
+        let url = page_attr(&home.body, "data-ws-url");
+        let token = page_attr(&home.body, "data-ws-token");
+        assert_eq!(url, self.ws_url);
+        assert_eq!(page_attr(&home.body, "data-request-snapshot"), "true");
+        Socket::connect_cloud(&format!("{url}?token={token}"), Some(&self.base), PING)
+            .await
+            .expect("socket opens")
+    }
+}

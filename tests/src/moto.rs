@@ -1,0 +1,298 @@
+//! One moto server (a DynamoDB emulator) for the whole test binary, and
+//! [`DynamoStore`]s on fresh tables in it.
+//!
+//! The executable is `ROLLCALL_MOTO_SERVER`, else `.venv/bin/moto_server` at
+//! the workspace root (`scripts/test.sh` installs it there), else
+//! `moto_server` from `PATH`. It is started on first use on a free loopback
+//! port, from a thread that lives as long as the test process, and is killed
+//! with the process (`PR_SET_PDEATHSIG` on Linux). Tests share it safely:
+//! each store gets its own, uniquely named tables.
+//!
+//! moto's own server runs requests concurrently without isolating
+//! transactions, unlike DynamoDB; it is made to handle one request at a time
+//! (see `SERIALISE_REQUESTS`) so the emulator keeps DynamoDB's guarantee.
+//!
+//! Without moto, [`dynamo_store`] says `SKIPPED` and returns `None` — unless
+//! `ROLLCALL_REQUIRE_MOTO=1` (set by the test command, which installs moto),
+//! which makes it a failure.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use rollcall::config::Tables;
+use rollcall::store::dynamodb::DynamoStore;
+
+/// How long moto may take to answer after starting.
+const READY_WAIT: Duration = Duration::from_secs(60);
+
+/// The shared moto server's endpoint (`http://127.0.0.1:PORT`), starting it
+/// on first use; `None` if it cannot be started and `ROLLCALL_REQUIRE_MOTO`
+/// is not `1` (then it panics).
+pub fn endpoint() -> Option<&'static str> {
+    static ENDPOINT: OnceLock<Result<String, String>> = OnceLock::new();
+    match ENDPOINT.get_or_init(start) {
+        Ok(url) => Some(url),
+        Err(e) if required() => panic!("ROLLCALL_REQUIRE_MOTO=1 but moto cannot be started: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: moto (DynamoDB emulator) unavailable, DynamoDB not exercised: {e}");
+            None
+        }
+    }
+}
+
+fn required() -> bool {
+    std::env::var("ROLLCALL_REQUIRE_MOTO").is_ok_and(|v| v == "1")
+}
+
+/// A new SDK client for the shared moto server (region `us-east-1`, dummy
+/// credentials), or `None` as [`endpoint`] says.
+pub fn client() -> Option<Client> {
+    let url = endpoint()?;
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "rollcall-tests",
+        ))
+        .build();
+    Some(Client::from_conf(config))
+}
+
+/// Table names no other test uses.
+pub fn unique_tables() -> Tables {
+    let id = crate::unique_name("");
+    Tables {
+        users: format!("rollcall-test-users-{id}"),
+        sessions: format!("rollcall-test-sessions-{id}"),
+        connections: format!("rollcall-test-connections-{id}"),
+    }
+}
+
+/// A store on fresh, empty tables (created) in the shared moto server, with
+/// its own client; `None` (after saying `SKIPPED`) without moto.
+pub async fn dynamo_store() -> Option<DynamoStore> {
+    let store = DynamoStore::new(client()?, unique_tables());
+    store
+        .create_tables()
+        .await
+        .expect("create the tables in moto");
+    Some(store)
+}
+
+/// Like [`dynamo_store`] for tests that cannot do without DynamoDB: panics
+/// if moto cannot be started.
+pub async fn fresh_store() -> DynamoStore {
+    match dynamo_store().await {
+        Some(store) => store,
+        None => panic!("this test needs moto_server (see scripts/test.sh)"),
+    }
+}
+
+/// Evaluates to a ready future of a boxed [`dynamo_store`], or returns from
+/// the enclosing test (which then passes, having said `SKIPPED`) when moto
+/// is unavailable and not required. Made for
+/// `rollcall::conformance_suite!(rollcall_tests::dynamo_store_or_skip!())`,
+/// which awaits its argument inside each test's body.
+#[macro_export]
+macro_rules! dynamo_store_or_skip {
+    () => {
+        ::std::future::ready(::std::boxed::Box::new(
+            match $crate::moto::dynamo_store().await {
+                ::std::option::Option::Some(store) => store,
+                ::std::option::Option::None => return,
+            },
+        ))
+    };
+}
+
+/// Where the `moto_server` executable is.
+fn executable() -> PathBuf {
+    if let Some(p) = std::env::var_os("ROLLCALL_MOTO_SERVER").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    "moto_server".into()
+}
+
+/// Starts moto from a thread that outlives every test; the thread waits on
+/// the child, so the child (PDEATHSIG is per forking thread) lives as long
+/// as the process, and dies with it.
+fn start() -> Result<String, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("test-moto".into())
+        .spawn(move || match spawn_ready() {
+            Ok((mut child, url)) => {
+                let _ = tx.send(Ok(url));
+                let _ = child.wait();
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        })
+        .map_err(|e| format!("cannot spawn the moto thread: {e}"))?;
+    rx.recv()
+        .unwrap_or_else(|_| Err("the moto thread died".into()))
+}
+
+/// Loaded by moto's interpreter at start-up (`sitecustomize` on
+/// `PYTHONPATH`): moto_server then handles one request at a time.
+///
+/// moto's DynamoDB backend takes no lock, and a cancelled TransactWriteItems
+/// restores a copy of each table it touches taken when it began — erasing
+/// whatever other requests committed in between (seen here: a counter
+/// incremented 400 times in transactions read 391 when other threads'
+/// transactions were being cancelled; and the conformance suite's
+/// concurrency check failing under CPU load). DynamoDB isolates every
+/// transaction; serving requests one at a time gives the emulator that
+/// guarantee. Requests of different clients still interleave freely.
+const SERIALISE_REQUESTS: &str = r#"
+import sys, threading
+try:
+    import werkzeug.serving as _serving
+except Exception:  # not moto's interpreter: change nothing
+    _serving = None
+if _serving is not None:
+    _run_simple, _lock = _serving.run_simple, threading.Lock()
+
+    def _serialised(app):
+        def handle(environ, start_response):
+            with _lock:
+                result = app(environ, start_response)
+                try:
+                    return [b"".join(result)]
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+        return handle
+
+    def run_simple(hostname, port, application, *args, **kwargs):
+        sys.stderr.write(MARKER + "\n")
+        sys.stderr.flush()
+        return _run_simple(hostname, port, _serialised(application), *args, **kwargs)
+
+    _serving.run_simple = run_simple
+"#;
+
+/// What [`SERIALISE_REQUESTS`] prints once it is in place.
+const MARKER: &str = "rollcall: moto_server handles one request at a time";
+
+/// Spawns moto on a free port (retrying if the port is taken meanwhile) and
+/// waits until it answers HTTP.
+fn spawn_ready() -> Result<(Child, String), String> {
+    let exe = executable();
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        // Holds sitecustomize.py and moto's log until moto is up.
+        let dir = std::env::temp_dir().join(format!("rollcall-moto-{}-{port}", std::process::id()));
+        let attempt = spawn_in(&exe, port, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        match attempt {
+            Ok(ready) => return Ok(ready),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// One attempt of [`spawn_ready`] on `port`, with scratch files in `dir`.
+fn spawn_in(exe: &Path, port: u16, dir: &Path) -> Result<(Child, String), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("sitecustomize.py"),
+        SERIALISE_REQUESTS.replace("MARKER", &format!("{MARKER:?}")),
+    )
+    .map_err(|e| e.to_string())?;
+    let log = dir.join("stderr.log");
+    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let mut python_path = std::ffi::OsString::from(dir);
+    if let Some(old) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
+        python_path.push(":");
+        python_path.push(old);
+    }
+    let mut cmd = Command::new(exe);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("PYTHONPATH", python_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file);
+    die_with_parent(&mut cmd);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + READY_WAIT;
+    let stop = |child: &mut Child, why: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        Err(format!("{} {why}: {}", exe.display(), tail.join(" | ")))
+    };
+    loop {
+        if answers_http(addr) {
+            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+            if !log_text.contains(MARKER) {
+                return stop(&mut child, "runs without its request lock".into());
+            }
+            return Ok((child, format!("http://{addr}")));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return stop(&mut child, format!("exited ({status})"));
+        }
+        if Instant::now() > deadline {
+            return stop(&mut child, format!("did not answer within {READY_WAIT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether something at `addr` answers an HTTP request.
+fn answers_http(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    s.read_exact(&mut head).is_ok() && &head == b"HTTP/"
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours; it
+    // runs in the forked child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
