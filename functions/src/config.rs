@@ -88,6 +88,40 @@ pub struct Tables {
     pub connections: String,
 }
 
+/// Which deployment reads a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The local server (and the gateway stand-in) only.
+    Local,
+    /// The Lambda functions too (the AWS template must set it).
+    Lambda,
+}
+
+/// Every `ROLLCALL_*` variable [`Config::from_lookup`] reads, and who reads
+/// it. The infra test checks the AWS template sets every [`Scope::Lambda`]
+/// one; a unit test checks this list is exactly what is read.
+pub const VARIABLES: &[(&str, Scope)] = &[
+    ("ROLLCALL_BIND", Scope::Local),
+    ("ROLLCALL_STORE", Scope::Lambda),
+    ("ROLLCALL_REDIS_PREFIX", Scope::Lambda),
+    ("ROLLCALL_ALLOWED_ORIGINS", Scope::Lambda),
+    ("ROLLCALL_COOKIE_SECURE", Scope::Lambda),
+    ("ROLLCALL_SESSION_TTL_SECS", Scope::Lambda),
+    ("ROLLCALL_WS_PING_SECS", Scope::Local),
+    ("ROLLCALL_WS_IDLE_TIMEOUT_SECS", Scope::Local),
+    ("ROLLCALL_LEASE_SECS", Scope::Lambda),
+    ("ROLLCALL_SWEEP_SECS", Scope::Local),
+    ("ROLLCALL_CLIENT_PING_SECS", Scope::Lambda),
+    ("ROLLCALL_WS_URL", Scope::Lambda),
+    ("ROLLCALL_HASH_CONCURRENCY", Scope::Lambda),
+    ("ROLLCALL_USERS_TABLE", Scope::Lambda),
+    ("ROLLCALL_SESSIONS_TABLE", Scope::Lambda),
+    ("ROLLCALL_CONNECTIONS_TABLE", Scope::Lambda),
+    ("ROLLCALL_APIGW_ENDPOINT", Scope::Lambda),
+    ("ROLLCALL_PUSH_CONCURRENCY", Scope::Lambda),
+    ("ROLLCALL_CREATE_TABLES", Scope::Local),
+];
+
 /// A variable is set to something that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var}: {message}")]
@@ -249,6 +283,22 @@ mod tests {
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
         Config::from_lookup(move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn the_variables_list_is_exactly_what_is_read() {
+        let read = std::sync::Mutex::new(Vec::new());
+        Config::from_lookup(|k| {
+            read.lock().unwrap().push(k.to_owned());
+            None
+        })
+        .unwrap();
+        let mut read = read.into_inner().unwrap();
+        read.sort();
+        read.dedup();
+        let mut listed: Vec<String> = VARIABLES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        listed.sort();
+        assert_eq!(read, listed);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::hub::{Hub, close};
 use crate::pusher::LocalPusher;
 
 /// Which store (and with it, which bus) a node runs on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Backend {
     /// In-process memory and bus: a single process.
     Memory,
@@ -35,6 +35,8 @@ pub enum Backend {
         /// Create the tables first if they do not exist (emulators, trials).
         create_tables: bool,
     },
+    /// A store built by the caller, with the in-process bus: one process.
+    InProcess(Arc<dyn Store>),
 }
 
 /// Building a node failed.
@@ -85,6 +87,7 @@ impl Node {
                 }
                 (Arc::new(store), Arc::new(InProcessBus::new(hub.clone())))
             }
+            Backend::InProcess(store) => (store.clone(), Arc::new(InProcessBus::new(hub.clone()))),
         };
         let ctx = AppContext::new(store, Arc::new(LocalPusher::new(bus)), config);
         tasks.push(tokio::spawn(renew_leases(

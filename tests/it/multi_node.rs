@@ -100,9 +100,16 @@ struct Process {
 }
 
 async fn start_process(prefix: &str) -> Process {
+    start_process_with(&[
+        ("ROLLCALL_STORE", redis_url()),
+        ("ROLLCALL_REDIS_PREFIX", prefix),
+    ])
+    .await
+}
+
+async fn start_process_with(settings: &[(&str, &str)]) -> Process {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollcall-node"));
-    cmd.env("ROLLCALL_STORE", redis_url())
-        .env("ROLLCALL_REDIS_PREFIX", prefix)
+    cmd.envs(settings.iter().copied())
         .env("ROLLCALL_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -188,4 +195,35 @@ async fn sigterm_closes_sockets_announces_offline_and_exits_cleanly() {
         .expect("exits")
         .expect("status");
     assert!(status.success(), "{status:?}");
+}
+
+/// `ROLLCALL_STORE=dynamodb` with the AWS SDK's own environment
+/// (`AWS_ENDPOINT_URL` → moto): the real program, end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_program_runs_on_dynamodb_from_its_environment() {
+    let endpoint = rollcall_tests::moto::endpoint().expect("moto");
+    let tables = rollcall_tests::moto::unique_tables();
+    let p = start_process_with(&[
+        ("ROLLCALL_STORE", "dynamodb"),
+        ("ROLLCALL_CREATE_TABLES", "1"),
+        ("ROLLCALL_USERS_TABLE", &tables.users),
+        ("ROLLCALL_SESSIONS_TABLE", &tables.sessions),
+        ("ROLLCALL_CONNECTIONS_TABLE", &tables.connections),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ])
+    .await;
+    let (alice, bob) = (Visitor::new(&p.base), Visitor::new(&p.base));
+    let bn = unique_name("bob");
+    alice.register(&unique_name("alice")).await;
+    bob.register(&bn).await;
+    let mut watcher = alice.socket().await;
+    let tab = bob.socket().await;
+    watcher.expect_event(&bn, true).await;
+    tab.close().await;
+    watcher.expect_event(&bn, false).await;
+    assert_eq!(alice.get("/healthz").await.status, 200);
 }

@@ -395,3 +395,25 @@ async fn stopping_the_server_closes_sockets_and_takes_their_users_offline() {
     let list = store.list_presence().await.expect("list");
     assert!(list.iter().all(|u| !u.is_logged_in), "{list:?}");
 }
+
+#[tokio::test]
+async fn the_local_server_runs_on_dynamodb_too() {
+    let store = std::sync::Arc::new(rollcall_tests::moto::fresh_store().await);
+    let app = spawn_with(&Backend::InProcess(store), &[]).await;
+    let (alice, bob) = (Visitor::new(&app.base), Visitor::new(&app.base));
+    let (a, b) = (unique_name("alice"), unique_name("bob"));
+    alice.register(&a).await;
+    bob.register(&b).await;
+    let mut watcher = alice.socket().await;
+    let tab1 = bob.socket().await;
+    watcher.expect_event(&b, true).await;
+    let tab2 = bob.socket().await;
+    watcher.expect_no_event_for(&b, QUIET).await;
+    tab1.close().await;
+    tab2.close().await;
+    watcher.expect_event(&b, false).await;
+    bob.log_out().await;
+    let late = unique_name("late");
+    Visitor::new(&app.base).sign_up(&late, PASSWORD).await;
+    watcher.expect_event(&late, false).await;
+}
