@@ -202,7 +202,7 @@ impl ChildGuard {
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null());
-        die_with_parent(&mut cmd);
+        crate::process::die_with_parent(&mut cmd);
         let child = Arc::new(Mutex::new(cmd.spawn()?));
         // The watcher thread lives exactly as long as the child: PDEATHSIG
         // fires when the *thread* that forked ends, so it must not be a
@@ -234,20 +234,3 @@ impl Drop for ChildGuard {
         }
     }
 }
-
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours; it
-    // runs in the forked child before exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}

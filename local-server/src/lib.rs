@@ -11,6 +11,7 @@
 //! * [`node`] — a process's parts and background tasks (leases, sweep).
 //! * [`dev_redis`] — a private Redis for development (testcontainers or a
 //!   `redis-server` child).
+//! * [`process`] — child processes that die with us.
 //! * [`cli`] — the program: environment, store, listener, signals.
 //! * [`gateway`] — a local API Gateway stand-in running the Lambda
 //!   functions' code path (`rollcall-gateway`).
@@ -22,5 +23,6 @@ pub mod dev_redis;
 pub mod gateway;
 pub mod hub;
 pub mod node;
+pub mod process;
 pub mod pusher;
 pub mod ws;

@@ -234,7 +234,7 @@ fn spawn_in(exe: &Path, port: u16, dir: &Path) -> Result<(Child, String), String
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file);
-    die_with_parent(&mut cmd);
+    rollcall_local_server::process::die_with_parent(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
@@ -279,20 +279,3 @@ fn answers_http(addr: SocketAddr) -> bool {
     let mut head = [0u8; 5];
     s.read_exact(&mut head).is_ok() && &head == b"HTTP/"
 }
-
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours; it
-    // runs in the forked child before exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
