@@ -6,7 +6,8 @@ Plays the Runtime API on a loopback port (only `GET .../invocation/next`
 matters), starts the `bootstrap` with the environment Lambda gives a
 function, and times the first poll. Repeats and prints the median.
 
-Usage: scripts/lambda-cold-start.py [--runs N] BOOTSTRAP...
+Usage: scripts/lambda-cold-start.py [--runs N] BINARY...
+  (a function binary, or its <function>/bootstrap)
 """
 import argparse
 import http.server
@@ -34,12 +35,18 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def function_name(binary):
+    """`x/ws_connect/bootstrap` and `x/ws_connect` are both `ws_connect`."""
+    base = os.path.basename(binary)
+    return os.path.basename(os.path.dirname(binary)) if base == "bootstrap" else base
+
+
 def measure(binary, port):
     RuntimeApi.polled.clear()
     env = {
         "PATH": "/usr/bin:/bin",
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
-        "AWS_LAMBDA_FUNCTION_NAME": os.path.basename(os.path.dirname(binary)),
+        "AWS_LAMBDA_FUNCTION_NAME": function_name(binary),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_LOG_FORMAT": "JSON",
@@ -74,7 +81,7 @@ def main():
     print(f"{'function':<16} {'median ms':>9} {'min ms':>7} {'max ms':>7}  ({args.runs} runs)")
     for binary in args.binaries:
         times = [measure(binary, port) for _ in range(args.runs)]
-        name = os.path.basename(os.path.dirname(binary)) or binary
+        name = function_name(binary)
         print(f"{name:<16} {statistics.median(times):9.1f} {min(times):7.1f} {max(times):7.1f}")
     server.shutdown()
 
