@@ -43,6 +43,11 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.2,<6'
 export ROLLCALL_MOTO_SERVER="$PWD/.venv/bin/moto_server" ROLLCALL_REQUIRE_MOTO=1
 
+# The AWS template, offline: cfn-lint, checkov, sam validate --lint, and
+# sam build of every function for arm64 (pinned tools in private virtualenvs
+# under .venv/, a Lambda build cache outside the work tree; infra/README.md).
+bash infra/check.sh
+
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --workspace

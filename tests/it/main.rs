@@ -2,7 +2,9 @@
 
 mod browser;
 mod conformance;
+mod costs;
 mod gateway;
+mod infra;
 mod input;
 mod lambda_events;
 mod multi_node;

@@ -14,12 +14,17 @@
 //!   for ids that are not open — what makes stale-connection clean-up
 //!   testable (moto's version never answers 410).
 //! * Optionally the scheduled sweep, as EventBridge would invoke it.
+//! * [`GatewayStats`]: what it did, counted as AWS bills it (invocations per
+//!   function, messages posted, connection time), for cost accounting; and
+//!   [`current_function`], which function the running task serves, so a test
+//!   can attribute each AWS call to the function that made it.
 
 pub mod cli;
 pub mod events;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +73,120 @@ impl Default for GatewayOptions {
     }
 }
 
+/// What a stand-in did, counted (see [`serve_with_stats`]): Lambda
+/// invocations per function, `@connections` calls and connection time — the
+/// quantities API Gateway and Lambda bill. Clones share the same counters;
+/// only the stand-in adds to them, everyone else reads [`snapshot`](Self::snapshot)s.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayStats(Arc<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    ws_connect: AtomicU64,
+    ws_disconnect: AtomicU64,
+    ws_default: AtomicU64,
+    http: AtomicU64,
+    sweep: AtomicU64,
+    posts: AtomicU64,
+    post_bytes: AtomicU64,
+    posts_gone: AtomicU64,
+    deletes: AtomicU64,
+    deletes_gone: AtomicU64,
+    gets: AtomicU64,
+    connection_ms: AtomicU64,
+}
+
+/// One reading of a [`GatewayStats`]; [`since`](Self::since) gives the
+/// difference between two readings. Invocations count once the function
+/// has returned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// `$connect` invocations (`ws_connect`), refused upgrades included.
+    pub ws_connect: u64,
+    /// `$disconnect` invocations (`ws_disconnect`); dropped ones are not.
+    pub ws_disconnect: u64,
+    /// `$default` invocations (`ws_default`): one per client text message.
+    pub ws_default: u64,
+    /// HTTP API requests, each one invocation of an `http_*` function.
+    pub http: u64,
+    /// Scheduled sweeps (`sweep` invocations) the stand-in made.
+    pub sweep: u64,
+    /// `PostToConnection` calls delivered to an open connection (messages
+    /// to clients).
+    pub posts: u64,
+    /// Bytes of those messages.
+    pub post_bytes: u64,
+    /// `PostToConnection` calls answered 410 Gone (not open).
+    pub posts_gone: u64,
+    /// `DeleteConnection` calls on an open connection.
+    pub deletes: u64,
+    /// `DeleteConnection` calls answered 410 Gone (not open).
+    pub deletes_gone: u64,
+    /// `GetConnection` calls, whatever the answer.
+    pub gets: u64,
+    /// Milliseconds connections stayed open, summed over closed connections.
+    pub connection_ms: u64,
+}
+
+impl StatsSnapshot {
+    /// What happened between `earlier` and this reading.
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            ws_connect: self.ws_connect.saturating_sub(earlier.ws_connect),
+            ws_disconnect: self.ws_disconnect.saturating_sub(earlier.ws_disconnect),
+            ws_default: self.ws_default.saturating_sub(earlier.ws_default),
+            http: self.http.saturating_sub(earlier.http),
+            sweep: self.sweep.saturating_sub(earlier.sweep),
+            posts: self.posts.saturating_sub(earlier.posts),
+            post_bytes: self.post_bytes.saturating_sub(earlier.post_bytes),
+            posts_gone: self.posts_gone.saturating_sub(earlier.posts_gone),
+            deletes: self.deletes.saturating_sub(earlier.deletes),
+            deletes_gone: self.deletes_gone.saturating_sub(earlier.deletes_gone),
+            gets: self.gets.saturating_sub(earlier.gets),
+            connection_ms: self.connection_ms.saturating_sub(earlier.connection_ms),
+        }
+    }
+}
+
+impl GatewayStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let c = &self.0;
+        let get = |n: &AtomicU64| n.load(Ordering::SeqCst);
+        StatsSnapshot {
+            ws_connect: get(&c.ws_connect),
+            ws_disconnect: get(&c.ws_disconnect),
+            ws_default: get(&c.ws_default),
+            http: get(&c.http),
+            sweep: get(&c.sweep),
+            posts: get(&c.posts),
+            post_bytes: get(&c.post_bytes),
+            posts_gone: get(&c.posts_gone),
+            deletes: get(&c.deletes),
+            deletes_gone: get(&c.deletes_gone),
+            gets: get(&c.gets),
+            connection_ms: get(&c.connection_ms),
+        }
+    }
+
+    fn count(&self, counter: impl Fn(&Counters) -> &AtomicU64, n: u64) {
+        counter(&self.0).fetch_add(n, Ordering::SeqCst);
+    }
+}
+
+tokio::task_local! {
+    static FUNCTION: &'static str;
+}
+
+/// The function whose invocation the current task is running inside a
+/// stand-in: `ws_connect`, `ws_disconnect`, `ws_default`, `sweep`, or
+/// `http` (any `http_*` function: which one depends on the route); `None`
+/// outside an invocation. SDK interceptors run in the calling task, so a
+/// test's interceptor can tell which function made each call.
+pub fn current_function() -> Option<&'static str> {
+    FUNCTION.try_with(|f| *f).ok()
+}
+
 enum Out {
     Text(String),
     Close,
@@ -85,6 +204,7 @@ struct Gateway {
     http_domain: String,
     ws_domain: String,
     conns: Mutex<HashMap<String, Conn>>,
+    stats: GatewayStats,
 }
 
 impl Gateway {
@@ -103,12 +223,26 @@ pub async fn serve(
     opts: GatewayOptions,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with_stats(ctx, http, ws, opts, GatewayStats::default(), shutdown).await
+}
+
+/// [`serve`], counting what the stand-in does into `stats` (keep a clone
+/// to read it).
+pub async fn serve_with_stats(
+    ctx: AppContext,
+    http: TcpListener,
+    ws: TcpListener,
+    opts: GatewayOptions,
+    stats: GatewayStats,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let gw = Arc::new(Gateway {
         ctx,
         http_domain: http.local_addr()?.to_string(),
         ws_domain: ws.local_addr()?.to_string(),
         opts,
         conns: Mutex::new(HashMap::new()),
+        stats,
     });
     if let Some(every) = gw.opts.sweep_every {
         tokio::spawn(schedule_sweep(gw.clone(), every, shutdown.clone()));
@@ -216,7 +350,11 @@ async fn http_api(
     };
     let event = events::http_event(&origin, &parts.method, &parts.uri, &parts.headers, &bytes);
     let ctx = &gw.ctx;
-    to_response(invoke(event, |r| rollcall::lambda::http(ctx, r)).await)
+    let reply = FUNCTION
+        .scope("http", invoke(event, |r| rollcall::lambda::http(ctx, r)))
+        .await;
+    gw.stats.count(|c| &c.http, 1);
+    to_response(reply)
 }
 
 fn origin<'a>(gw: &'a Gateway, ip: &'a str) -> Origin<'a> {
@@ -253,7 +391,13 @@ async fn ws_api(
         },
     );
     let ctx = &gw.ctx;
-    let reply = invoke(event, |r| rollcall::lambda::ws_connect(ctx, r)).await;
+    let reply = FUNCTION
+        .scope(
+            "ws_connect",
+            invoke(event, |r| rollcall::lambda::ws_connect(ctx, r)),
+        )
+        .await;
+    gw.stats.count(|c| &c.ws_connect, 1);
     if !(200..300).contains(&reply.status) {
         return to_response(reply);
     }
@@ -316,7 +460,10 @@ async fn run_socket(
                 Ok(Some(Ok(Message::Text(text)))) => {
                     let event = events::ws_event(&origin(&gw, &ip), &id, connected_at, WsKind::Message { body: text.as_str() });
                     let ctx = &gw.ctx;
-                    let reply = invoke(event, |r| rollcall::lambda::ws_default(ctx, r)).await;
+                    let reply = FUNCTION
+                        .scope("ws_default", invoke(event, |r| rollcall::lambda::ws_default(ctx, r)))
+                        .await;
+                    gw.stats.count(|c| &c.ws_default, 1);
                     if reply.status >= 300 {
                         tracing::warn!(status = reply.status, "$default failed");
                     }
@@ -332,6 +479,9 @@ async fn run_socket(
         }
     }
     gw.conns().remove(&id);
+    let open_ms = now_ms().saturating_sub(connected_at);
+    gw.stats
+        .count(|c| &c.connection_ms, u64::try_from(open_ms).unwrap_or(0));
     if gw.opts.lose_disconnects {
         tracing::info!(conn = %id, "dropping the $disconnect event (simulated)");
         return;
@@ -346,7 +496,13 @@ async fn run_socket(
         },
     );
     let ctx = &gw.ctx;
-    invoke(event, |r| rollcall::lambda::ws_disconnect(ctx, r)).await;
+    FUNCTION
+        .scope(
+            "ws_disconnect",
+            invoke(event, |r| rollcall::lambda::ws_disconnect(ctx, r)),
+        )
+        .await;
+    gw.stats.count(|c| &c.ws_disconnect, 1);
 }
 
 fn gone() -> Response {
@@ -384,20 +540,33 @@ async fn manage_one(gw: Arc<Gateway>, id: String, req: Request) -> Response {
     let Ok(body) = axum::body::to_bytes(req.into_body(), 128 * 1024).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
+    if method == http::Method::GET {
+        gw.stats.count(|c| &c.gets, 1);
+    }
     let conns = gw.conns();
     let Some(conn) = conns.get(&id) else {
+        match method {
+            http::Method::POST => gw.stats.count(|c| &c.posts_gone, 1),
+            http::Method::DELETE => gw.stats.count(|c| &c.deletes_gone, 1),
+            _ => {}
+        }
         return gone();
     };
     match method {
         http::Method::POST => {
             let text = String::from_utf8_lossy(&body).into_owned();
+            let bytes = u64::try_from(text.len()).unwrap_or(u64::MAX);
             if conn.tx.send(Out::Text(text)).is_err() {
+                gw.stats.count(|c| &c.posts_gone, 1);
                 return gone();
             }
+            gw.stats.count(|c| &c.posts, 1);
+            gw.stats.count(|c| &c.post_bytes, bytes);
             StatusCode::OK.into_response()
         }
         http::Method::DELETE => {
             let _ = conn.tx.send(Out::Close);
+            gw.stats.count(|c| &c.deletes, 1);
             StatusCode::NO_CONTENT.into_response()
         }
         http::Method::GET => {
@@ -432,10 +601,10 @@ async fn schedule_sweep(gw: Arc<Gateway>, every: Duration, stop: CancellationTok
             "resources": ["arn:aws:events:us-east-1:000000000000:rule/rollcall-sweep"],
             "detail": {}
         });
-        if let Err(e) =
-            rollcall::lambda::sweep(&gw.ctx, LambdaEvent::new(event, Context::default())).await
-        {
+        let run = rollcall::lambda::sweep(&gw.ctx, LambdaEvent::new(event, Context::default()));
+        if let Err(e) = FUNCTION.scope("sweep", run).await {
             tracing::error!(error = %e, "scheduled sweep failed");
         }
+        gw.stats.count(|c| &c.sweep, 1);
     }
 }
