@@ -1,0 +1,85 @@
+//! Checks on users and sessions.
+
+use super::{T0, conn, later, name, session, user};
+use crate::domain::SessionToken;
+use crate::store::{Store, StoreError};
+
+/// Users are created once and found by their normalised name.
+pub async fn users_are_created_once_and_found_by_name(store: &dyn Store) {
+    store.create_user(&user("alice")).await.expect("create");
+    let found = store
+        .find_user(&name("alice"))
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(found, user("alice"));
+    assert_eq!(store.find_user(&name("bob")).await.expect("find"), None);
+}
+
+/// A taken name is a conflict and the first account is kept.
+pub async fn a_taken_username_conflicts_and_keeps_the_first(store: &dyn Store) {
+    store.create_user(&user("alice")).await.expect("create");
+    let mut second = user("alice");
+    second.password_hash = "other".into();
+    assert!(matches!(
+        store.create_user(&second).await,
+        Err(StoreError::Conflict)
+    ));
+    let found = store
+        .find_user(&name("alice"))
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(found.password_hash, user("alice").password_hash);
+}
+
+/// The list is sorted by name and everyone starts offline.
+pub async fn the_list_is_sorted_and_everyone_starts_offline(store: &dyn Store) {
+    for n in ["carol", "alice", "bob"] {
+        store.create_user(&user(n)).await.expect("create");
+    }
+    let list = store.list_presence().await.expect("list");
+    let names: Vec<&str> = list.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    assert!(list.iter().all(|u| !u.is_logged_in));
+}
+
+/// Odd-but-valid names (dots, accents, digits, `true`, `@`, other scripts)
+/// are stored, listed and counted like any other.
+pub async fn odd_but_valid_names_round_trip(store: &dyn Store) {
+    let odd = ["a.b", "josé", "1e3", "true", "@x", "日本語", "a+b-c_d"];
+    for n in odd {
+        store.create_user(&user(n)).await.expect("create");
+        let s = session(n, later(60));
+        let online = store
+            .add_connection(&conn(&s, later(60)))
+            .await
+            .expect("add");
+        assert_eq!(online.map(|e| e.username), Some(name(n)));
+    }
+    let list = store.list_presence().await.expect("list");
+    assert_eq!(list.len(), odd.len());
+    assert!(list.iter().all(|u| u.is_logged_in));
+}
+
+/// Sessions are found until they expire (expiry is checked on read), and
+/// deleting reports whether one existed.
+pub async fn sessions_are_found_until_they_expire(store: &dyn Store) {
+    let s = session("alice", later(60));
+    store.create_session(&s).await.expect("create");
+    assert_eq!(
+        store.find_session(&s.key, T0).await.expect("find"),
+        Some(s.clone())
+    );
+    assert_eq!(
+        store.find_session(&s.key, later(60)).await.expect("find"),
+        None
+    );
+    let other = SessionToken::generate().key();
+    assert_eq!(store.find_session(&other, T0).await.expect("find"), None);
+    let live = session("alice", later(600));
+    store.create_session(&live).await.expect("create");
+    assert!(store.delete_session(&live.key).await.expect("delete"));
+    assert!(!store.delete_session(&live.key).await.expect("delete"));
+    assert_eq!(store.find_session(&live.key, T0).await.expect("find"), None);
+}

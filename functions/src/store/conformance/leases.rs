@@ -1,0 +1,102 @@
+//! Checks on leases and the sweep.
+
+use super::{conn, later, session, user};
+use crate::domain::ConnectionId;
+use crate::store::{RemoveIf, Store};
+
+/// Renewing extends leases (never shortens them) and names the ids that are
+/// no longer registered.
+pub async fn renewing_leases_reports_unknown_connections(store: &dyn Store) {
+    let s = session("alice", later(600));
+    let (a, b) = (conn(&s, later(10)), conn(&s, later(100)));
+    store.add_connection(&a).await.expect("add");
+    store.add_connection(&b).await.expect("add");
+    let stranger = ConnectionId::generate();
+    let missing = store
+        .renew_leases(&[a.id.clone(), b.id.clone(), stranger.clone()], later(50))
+        .await
+        .expect("renew");
+    assert_eq!(missing, vec![stranger]);
+    // a now ends at 50, b still at 100.
+    let expired = store
+        .expired_connections(later(60), 10)
+        .await
+        .expect("expired");
+    assert_eq!(expired, vec![a.id.clone()]);
+    assert!(
+        store
+            .renew_leases(&[], later(70))
+            .await
+            .expect("renew")
+            .is_empty()
+    );
+}
+
+/// The sweep finds only expired leases, and a conditional remove leaves a
+/// connection whose lease was renewed in the meantime.
+pub async fn the_sweep_removes_only_expired_connections(store: &dyn Store) {
+    store.create_user(&user("alice")).await.expect("create");
+    store.create_user(&user("bob")).await.expect("create");
+    let (sa, sb) = (session("alice", later(600)), session("bob", later(600)));
+    let (dead, alive) = (conn(&sa, later(10)), conn(&sb, later(10)));
+    store.add_connection(&dead).await.expect("add");
+    store.add_connection(&alive).await.expect("add");
+    assert!(
+        store
+            .expired_connections(later(5), 10)
+            .await
+            .expect("expired")
+            .is_empty()
+    );
+    let mut expired = store
+        .expired_connections(later(10), 10)
+        .await
+        .expect("expired");
+    expired.sort();
+    let mut both = vec![dead.id.clone(), alive.id.clone()];
+    both.sort();
+    assert_eq!(expired, both);
+    assert_eq!(
+        store
+            .expired_connections(later(10), 1)
+            .await
+            .expect("expired")
+            .len(),
+        1
+    );
+
+    // bob's socket renews just before the sweep gets to it.
+    store
+        .renew_leases(std::slice::from_ref(&alive.id), later(40))
+        .await
+        .expect("renew");
+    let now = RemoveIf::ExpiredAt(later(11));
+    assert_eq!(
+        store.remove_connection(&alive.id, now).await.expect("rm"),
+        None
+    );
+    let removed = store
+        .remove_connection(&dead.id, now)
+        .await
+        .expect("rm")
+        .expect("removed");
+    let offline = removed.went_offline.expect("alice's last connection");
+    assert_eq!(
+        (offline.username.as_str(), offline.is_logged_in),
+        ("alice", false)
+    );
+    let list = store.list_presence().await.expect("list");
+    assert_eq!(
+        list.iter()
+            .map(|u| (u.username.as_str(), u.is_logged_in))
+            .collect::<Vec<_>>(),
+        [("alice", false), ("bob", true)]
+    );
+    assert!(
+        store
+            .expired_connections(later(11), 10)
+            .await
+            .expect("expired")
+            .is_empty()
+    );
+}

@@ -1,0 +1,122 @@
+//! The conformance suite: what every [`Store`] backend must do.
+//!
+//! Each check is a free `async fn` over `&dyn Store` that panics on failure.
+//! Backends run all of them with [`crate::conformance_suite!`], which makes
+//! one `#[tokio::test]` per check from an expression that yields a fresh,
+//! empty store (a new key prefix or table per test, so tests run in
+//! parallel). Memory runs it in this crate; Redis and DynamoDB run it against
+//! real servers in the `tests` package.
+
+use std::time::Duration;
+
+use super::{ConnectionRecord, SessionRecord, Store, UserRecord};
+use crate::domain::{ConnectionId, SessionToken, Timestamp, Username};
+
+mod accounts;
+mod leases;
+mod listing;
+mod presence;
+
+pub use accounts::*;
+pub use leases::*;
+pub use listing::*;
+pub use presence::*;
+
+pub(crate) const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+pub(crate) fn name(s: &str) -> Username {
+    Username::parse(s).expect("test names are valid")
+}
+
+pub(crate) fn user(s: &str) -> UserRecord {
+    UserRecord {
+        username: name(s),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$fake${s}"),
+        created_at: T0,
+    }
+}
+
+pub(crate) fn session(s: &str, expires_at: Timestamp) -> SessionRecord {
+    SessionRecord {
+        key: SessionToken::generate().key(),
+        username: name(s),
+        expires_at,
+    }
+}
+
+pub(crate) fn conn(s: &SessionRecord, lease_until: Timestamp) -> ConnectionRecord {
+    ConnectionRecord {
+        id: ConnectionId::generate(),
+        username: s.username.clone(),
+        session: s.key.clone(),
+        lease_until,
+    }
+}
+
+pub(crate) fn later(secs: u64) -> Timestamp {
+    T0.plus(Duration::from_secs(secs))
+}
+
+/// Runs every check in turn, each on a fresh store from `make` (for
+/// backends whose server is too costly to start per test, e.g. a container).
+pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
+    users_are_created_once_and_found_by_name(&make().await).await;
+    a_taken_username_conflicts_and_keeps_the_first(&make().await).await;
+    the_list_is_sorted_and_everyone_starts_offline(&make().await).await;
+    odd_but_valid_names_round_trip(&make().await).await;
+    sessions_are_found_until_they_expire(&make().await).await;
+    tabs_open_and_close_with_exactly_the_right_announcements(&make().await).await;
+    removing_an_unknown_connection_does_nothing(&make().await).await;
+    adding_the_same_connection_twice_counts_it_once(&make().await).await;
+    renewing_leases_reports_unknown_connections(&make().await).await;
+    the_sweep_removes_only_expired_connections(&make().await).await;
+    connections_are_listed_by_session(&make().await).await;
+    the_group_is_paged_without_gaps_or_repeats(&make().await).await;
+    the_backend_answers_a_ping(&make().await).await;
+    let store = make().await;
+    concurrent_transitions_alternate_exactly(&[&store, &store]).await;
+}
+
+/// Makes one `#[tokio::test]` per conformance check. `$make` is an async
+/// expression yielding a fresh, empty `impl Store` (or a smart pointer to
+/// one) for each test.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            users_are_created_once_and_found_by_name,
+            a_taken_username_conflicts_and_keeps_the_first,
+            the_list_is_sorted_and_everyone_starts_offline,
+            odd_but_valid_names_round_trip,
+            sessions_are_found_until_they_expire,
+            tabs_open_and_close_with_exactly_the_right_announcements,
+            removing_an_unknown_connection_does_nothing,
+            adding_the_same_connection_twice_counts_it_once,
+            renewing_leases_reports_unknown_connections,
+            the_sweep_removes_only_expired_connections,
+            connections_are_listed_by_session,
+            the_group_is_paged_without_gaps_or_repeats,
+            the_backend_answers_a_ping,
+        );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn concurrent_transitions_alternate_exactly() {
+            let store = $make.await;
+            let one: &dyn $crate::store::Store = &*store;
+            $crate::store::conformance::concurrent_transitions_alternate_exactly(&[one, one]).await;
+        }
+    };
+    (@tests $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let store = $make.await;
+                $crate::store::conformance::$check(&*store).await;
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod memory {
+    crate::conformance_suite!(async { Box::new(crate::store::memory::MemoryStore::new()) });
+}
