@@ -1,0 +1,247 @@
+//! [`Cloud`]: the Lambda functions behind the local API Gateway stand-in,
+//! on fresh moto tables, with every DynamoDB request and gateway counter
+//! counted; [`Mark`] and [`Usage`] to measure one event; and the clients
+//! the scenarios use (accounts, a [`Raw`] socket, a watching page).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use http::HeaderValue;
+use rollcall::config::Tables;
+use rollcall::store::dynamodb::DynamoStore;
+use rollcall_local_server::gateway::{self, GatewayOptions, GatewayStats, StatsSnapshot};
+use rollcall_tests::PASSWORD;
+use rollcall_tests::client::{Socket, Visitor};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::recorder::{Call, Recorder};
+
+/// The Lambda functions behind the stand-in, on fresh moto tables, counted.
+pub(super) struct Cloud {
+    /// `http://127.0.0.1:PORT` of the HTTP API.
+    pub(super) base: String,
+    ws_url: String,
+    /// The functions' context.
+    pub(super) ctx: rollcall::AppContext,
+    stats: GatewayStats,
+    calls: Recorder,
+    /// The fresh tables in moto.
+    pub(super) tables: Tables,
+    _stop: DropGuard,
+}
+
+/// A reading of every counter, to measure what happens after it.
+pub(super) struct Mark {
+    calls: usize,
+    gateway: StatsSnapshot,
+}
+
+/// What one event cost.
+#[derive(Debug, Clone)]
+pub(super) struct Usage {
+    /// The DynamoDB requests.
+    pub(super) calls: Vec<Call>,
+    /// The stand-in's counters.
+    pub(super) gateway: StatsSnapshot,
+}
+
+impl Cloud {
+    /// `None` (after moto said `SKIPPED`) without moto.
+    pub(super) async fn start(opts: GatewayOptions) -> Option<Self> {
+        let calls = Recorder::default();
+        let base = rollcall_tests::moto::client()?;
+        let conf = base
+            .config()
+            .to_builder()
+            .interceptor(calls.clone())
+            .build();
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::from_conf(conf),
+            rollcall_tests::moto::unique_tables(),
+        );
+        store
+            .create_tables()
+            .await
+            .expect("create the tables in moto");
+        let tables = store.tables().clone();
+        // The tests' fast timings: leases of 1.5 s, which matters only to
+        // the sweep and 410 scenarios (no sweep runs unless asked for).
+        let mut config = rollcall_tests::app::config(&[]);
+        let http = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let ws = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (http_addr, ws_addr) = (
+            http.local_addr().expect("addr"),
+            ws.local_addr().expect("addr"),
+        );
+        gateway::cli::configure(&mut config, http_addr, ws_addr, &opts.stage);
+        let ws_url = config.ws_url.clone().expect("ws url");
+        let ctx = rollcall::lambda::context_with(
+            config,
+            Arc::new(store),
+            &gateway::cli::local_sdk_config(),
+        )
+        .expect("context");
+        let stats = GatewayStats::default();
+        let stop = CancellationToken::new();
+        tokio::spawn(gateway::serve_with_stats(
+            ctx.clone(),
+            http,
+            ws,
+            opts,
+            stats.clone(),
+            stop.clone(),
+        ));
+        Some(Self {
+            base: format!("http://{http_addr}"),
+            ws_url,
+            ctx,
+            stats,
+            calls,
+            tables,
+            _stop: stop.drop_guard(),
+        })
+    }
+
+    /// Reads every counter.
+    pub(super) fn mark(&self) -> Mark {
+        Mark {
+            calls: self.calls.len(),
+            gateway: self.stats.snapshot(),
+        }
+    }
+
+    /// What happened since `since`.
+    pub(super) fn usage(&self, since: &Mark) -> Usage {
+        Usage {
+            calls: self.calls.since(since.calls),
+            gateway: self.stats.snapshot().since(&since.gateway),
+        }
+    }
+
+    /// Waits until the counters since `since` satisfy `done`, then gives
+    /// the usage (invocations count once the function returned, so every
+    /// DynamoDB call they made is in).
+    pub(super) async fn settle(
+        &self,
+        since: &Mark,
+        done: impl Fn(&StatsSnapshot) -> bool,
+    ) -> Usage {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let u = self.usage(since);
+            if done(&u.gateway) {
+                // Anything else still in flight would show up here.
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let again = self.usage(since);
+                assert_eq!(
+                    again.calls.len(),
+                    u.calls.len(),
+                    "calls kept coming after the event"
+                );
+                return again;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "event did not complete: {:?}",
+                u.gateway
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Signs `name` up and logs in through the JSON API; the session token.
+    pub(super) async fn account(&self, name: &str) -> String {
+        let v = Visitor::new(&self.base);
+        let body = json!({ "username": name, "password": PASSWORD });
+        assert_eq!(v.post_json("/api/sign_up", &body, None).await.status, 201);
+        self.token(name).await
+    }
+
+    /// Logs `name` in through the JSON API; the session token.
+    pub(super) async fn token(&self, name: &str) -> String {
+        let v = Visitor::new(&self.base);
+        let body = json!({ "username": name, "password": PASSWORD });
+        let r = v.post_json("/api/log_in", &body, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: Value = serde_json::from_str(&r.body).expect("JSON");
+        v["token"].as_str().expect("token").to_owned()
+    }
+
+    /// A socket as a program would open it: `?token=`, the page's Origin,
+    /// and nothing sent until the test says so.
+    pub(super) async fn raw(&self, token: &str) -> Raw {
+        let mut req = format!("{}?token={token}", self.ws_url)
+            .into_client_request()
+            .expect("ws url");
+        req.headers_mut()
+            .insert("origin", HeaderValue::from_str(&self.base).expect("origin"));
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("the upgrade is accepted");
+        Raw(ws)
+    }
+
+    /// Which of this cloud's tables `table` is: its short name and its
+    /// logical id in the template (`("users", "UsersTable")`, …).
+    pub(super) fn table_names(&self, table: &str) -> Option<(&'static str, &'static str)> {
+        let t = &self.tables;
+        if table == t.users {
+            Some(("users", "UsersTable"))
+        } else if table == t.sessions {
+            Some(("sessions", "SessionsTable"))
+        } else if table == t.connections {
+            Some(("connections", "ConnectionsTable"))
+        } else {
+            None
+        }
+    }
+
+    /// A watching page: socket, snapshot, and no ping for the test's length.
+    pub(super) async fn watcher(&self, token: &str) -> Socket {
+        Socket::connect_cloud(
+            &format!("{}?token={token}", self.ws_url),
+            Some(&self.base),
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("socket opens")
+    }
+}
+
+/// A bare client socket.
+pub(super) struct Raw(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Raw {
+    /// Sends a text frame.
+    pub(super) async fn send(&mut self, text: &str) {
+        self.0.send(Message::text(text)).await.expect("send");
+    }
+
+    /// The next JSON message.
+    pub(super) async fn next(&mut self) -> Value {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), self.0.next())
+                .await
+                .expect("a message in time")
+                .expect("socket open")
+                .expect("a frame");
+            if let Message::Text(t) = m {
+                return serde_json::from_str(t.as_str()).expect("JSON");
+            }
+        }
+    }
+
+    /// Closes with a close frame, as a tab does.
+    pub(super) async fn close(mut self) {
+        let _ = self.0.close(None).await;
+        while let Ok(Some(Ok(_))) =
+            tokio::time::timeout(Duration::from_secs(2), self.0.next()).await
+        {}
+    }
+}

@@ -1,0 +1,213 @@
+//! Connections whose `$disconnect` never came: a post finds them (410) and
+//! removes them, or the sweep does once their lease runs out; and what the
+//! sweep costs every minute when nothing expired.
+
+use std::time::Duration;
+
+use rollcall::domain::Timestamp;
+use rollcall_local_server::gateway::GatewayOptions;
+use rollcall_tests::client::Visitor;
+use rollcall_tests::{PASSWORD, unique_name};
+use serde_json::json;
+
+use super::checks::{SHARDS, check_permissions, expect, no_gateway_calls, shape};
+use super::cloud::Cloud;
+use super::pricing::{Row, print_table};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
+    // API Gateway's $disconnect is best effort: here it never comes.
+    let Some(cloud) = Cloud::start(GatewayOptions {
+        sweep_every: None,
+        lose_disconnects: true,
+        ..GatewayOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let start = cloud.mark();
+    let watcher_token = cloud.account(&unique_name("watcher")).await;
+    let mut watcher = cloud.watcher(&watcher_token).await;
+    cloud.settle(&start, |g| g.ws_default == 1).await;
+    let mut rows = Vec::new();
+    // A 410 buries only a connection older than the grace period (a third
+    // of the 1.5 s test lease).
+    let grace = Duration::from_millis(700);
+
+    // A broadcast meets a dead connection: 410, removal, and its user's
+    // offline event to the others.
+    // (Accounts first: a sign-up's announcement is a broadcast too.)
+    let (dead, newcomer) = (unique_name("dead"), unique_name("newcomer"));
+    let dead_token = cloud.account(&dead).await;
+    watcher.expect_event(&dead, false).await;
+    let token = cloud.account(&newcomer).await;
+    watcher.expect_event(&newcomer, false).await;
+    let tab = cloud.raw(&dead_token).await;
+    watcher.expect_event(&dead, true).await;
+    drop(tab);
+    tokio::time::sleep(grace).await;
+    let m = cloud.mark();
+    let _tab = cloud.raw(&token).await;
+    watcher.expect_event(&newcomer, true).await;
+    watcher.expect_event(&dead, false).await;
+    // Two 410s: the dead connection, and — for the second event, sent to
+    // everyone — the newcomer's own, still in its `$connect` (so not open
+    // yet, in AWS as here), which the grace period spares after one look.
+    let found_dead = cloud
+        .settle(&m, |g| {
+            g.ws_connect == 1 && g.posts_gone == 2 && g.posts == 2
+        })
+        .await;
+    check_permissions(&cloud, "ws_connect", &found_dead);
+    assert_eq!(
+        shape(&cloud, &found_dead),
+        expect(&[
+            ("GetItem sessions", 2),
+            ("GetItem users", 2),
+            ("TransactWriteItems [Put connections, Update users]", 1),
+            ("Query connections by_group", 2 * SHARDS),
+            ("GetItem connections", 2),
+            ("TransactWriteItems [Delete connections, Update users]", 1),
+        ])
+    );
+    let users = cloud.ctx.store.list_presence().await.expect("list");
+    assert!(
+        users
+            .iter()
+            .any(|u| u.username.as_str() == newcomer && u.is_logged_in),
+        "the newcomer stays registered: {users:?}"
+    );
+    rows.push(Row::new(
+        "`$connect` whose broadcast meets a dead connection (410), one watcher",
+        "ws_connect",
+        found_dead,
+    ));
+
+    // The same on a sign-up's announcement.
+    let dead2 = unique_name("dead");
+    let dead2_token = cloud.account(&dead2).await;
+    watcher.expect_event(&dead2, false).await;
+    let tab = cloud.raw(&dead2_token).await;
+    watcher.expect_event(&dead2, true).await;
+    drop(tab);
+    tokio::time::sleep(grace).await;
+    let late = unique_name("late");
+    let m = cloud.mark();
+    let r = Visitor::new(&cloud.base)
+        .post_json(
+            "/api/sign_up",
+            &json!({ "username": late, "password": PASSWORD }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    watcher.expect_event(&late, false).await;
+    watcher.expect_event(&dead2, false).await;
+    // Posts: the new user and dead2's departure, each to the watcher and
+    // the newcomer; one 410.
+    let signup = cloud
+        .settle(&m, |g| g.http == 1 && g.posts_gone == 1 && g.posts == 4)
+        .await;
+    check_permissions(&cloud, "http_signup", &signup);
+    assert_eq!(
+        shape(&cloud, &signup),
+        expect(&[
+            ("GetItem users", 2),
+            ("UpdateItem users", 1),
+            ("Query connections by_group", 2 * SHARDS),
+            ("GetItem connections", 1),
+            ("TransactWriteItems [Delete connections, Update users]", 1),
+        ])
+    );
+    print_table("Dead connections found by a post", &rows, &cloud.tables);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connection() {
+    let Some(cloud) = Cloud::start(GatewayOptions {
+        sweep_every: None,
+        lose_disconnects: true,
+        ..GatewayOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let watcher_token = cloud.account(&unique_name("watcher")).await;
+    let mut watcher = cloud.raw(&watcher_token).await;
+    let mut rows = Vec::new();
+
+    // A connection that went silent (no $disconnect came, no post found it).
+    let silent = unique_name("silent");
+    let silent_token = cloud.account(&silent).await;
+    assert_eq!(
+        watcher.next().await,
+        json!({ "username": silent, "is_logged_in": false }),
+        "the sign-up's announcement"
+    );
+    let tab = cloud.raw(&silent_token).await;
+    assert_eq!(
+        watcher.next().await,
+        json!({ "username": silent, "is_logged_in": true })
+    );
+    drop(tab);
+    // Its lease (1.5 s in tests) runs out; the watcher's too, so the
+    // watcher pings (as pages do) to keep its own.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    watcher.send(r#"{"type":"ping"}"#).await;
+    assert_eq!(watcher.next().await["type"], "pong");
+
+    let m = cloud.mark();
+    let removed = rollcall::lambda::sweep(
+        &cloud.ctx,
+        lambda_http::LambdaEvent::new(json!({}), lambda_http::Context::default()),
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(removed, json!({ "removed": 1 }));
+    assert_eq!(
+        watcher.next().await,
+        json!({ "username": silent, "is_logged_in": false })
+    );
+    let sweep = cloud.settle(&m, |g| g.posts == 1).await;
+    check_permissions(&cloud, "sweep", &sweep);
+    assert_eq!(
+        shape(&cloud, &sweep),
+        expect(&[
+            ("Query connections by_lease", SHARDS),
+            ("GetItem connections", 1),
+            ("GetItem users", 1),
+            ("TransactWriteItems [Delete connections, Update users]", 1),
+            ("Query connections by_group", SHARDS),
+        ])
+    );
+    // What is left of the socket is closed: here it is gone already (410).
+    assert_eq!(sweep.gateway.deletes + sweep.gateway.deletes_gone, 1);
+    rows.push(Row {
+        direct: 1,
+        ..Row::new(
+            "sweep removing one expired connection, one watcher",
+            "sweep",
+            sweep,
+        )
+    });
+
+    // What every minute costs when nothing expired.
+    let m = cloud.mark();
+    let removed = rollcall::handlers::sweep::sweep(&cloud.ctx, Timestamp::from_millis(0))
+        .await
+        .expect("sweep");
+    assert_eq!(removed, 0);
+    let idle = cloud.settle(&m, |_| true).await;
+    assert_eq!(
+        shape(&cloud, &idle),
+        expect(&[("Query connections by_lease", SHARDS)])
+    );
+    assert_eq!(idle.gateway, no_gateway_calls());
+    rows.push(Row {
+        direct: 1,
+        ..Row::new("sweep, nothing expired (every minute)", "sweep", idle)
+    });
+    print_table("The sweep", &rows, &cloud.tables);
+}
