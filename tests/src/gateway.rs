@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rollcall::store::Store;
-use rollcall_local_server::gateway::{self, GatewayOptions};
+use rollcall_local_server::gateway::{self, GatewayOptions, GatewayStats};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,8 @@ pub struct TestGateway {
     pub ws_url: String,
     /// The functions' context.
     pub ctx: rollcall::AppContext,
+    /// What the stand-in did (invocations, `@connections` calls).
+    pub stats: GatewayStats,
     stop: CancellationToken,
 }
 
@@ -49,12 +51,21 @@ pub async fn spawn_gateway(
     let ws_url = config.ws_url.clone().expect("ws url");
     let ctx = rollcall::lambda::context_with(config, store, &gateway::cli::local_sdk_config())
         .expect("context");
+    let stats = GatewayStats::default();
     let stop = CancellationToken::new();
-    tokio::spawn(gateway::serve(ctx.clone(), http, ws, opts, stop.clone()));
+    tokio::spawn(gateway::serve_with_stats(
+        ctx.clone(),
+        http,
+        ws,
+        opts,
+        stats.clone(),
+        stop.clone(),
+    ));
     TestGateway {
         base: format!("http://{http_addr}"),
         ws_url,
         ctx,
+        stats,
         stop,
     }
 }

@@ -10,15 +10,15 @@ use futures_util::{SinkExt, StreamExt};
 use http::HeaderValue;
 use rollcall::config::Tables;
 use rollcall::store::dynamodb::DynamoStore;
-use rollcall_local_server::gateway::{self, GatewayOptions, GatewayStats, StatsSnapshot};
+use rollcall_local_server::gateway::{GatewayOptions, GatewayStats, StatsSnapshot};
 use rollcall_tests::PASSWORD;
 use rollcall_tests::client::{Socket, Visitor};
+use rollcall_tests::gateway::{TestGateway, spawn_gateway};
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::recorder::{Call, Recorder};
 
@@ -33,7 +33,7 @@ pub(super) struct Cloud {
     calls: Recorder,
     /// The fresh tables in moto.
     pub(super) tables: Tables,
-    _stop: DropGuard,
+    _gateway: TestGateway,
 }
 
 /// A reading of every counter, to measure what happens after it.
@@ -72,39 +72,15 @@ impl Cloud {
         let tables = store.tables().clone();
         // The tests' fast timings: leases of 1.5 s, which matters only to
         // the sweep and 410 scenarios (no sweep runs unless asked for).
-        let mut config = rollcall_tests::app::config(&[]);
-        let http = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let ws = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let (http_addr, ws_addr) = (
-            http.local_addr().expect("addr"),
-            ws.local_addr().expect("addr"),
-        );
-        gateway::cli::configure(&mut config, http_addr, ws_addr, &opts.stage);
-        let ws_url = config.ws_url.clone().expect("ws url");
-        let ctx = rollcall::lambda::context_with(
-            config,
-            Arc::new(store),
-            &gateway::cli::local_sdk_config(),
-        )
-        .expect("context");
-        let stats = GatewayStats::default();
-        let stop = CancellationToken::new();
-        tokio::spawn(gateway::serve_with_stats(
-            ctx.clone(),
-            http,
-            ws,
-            opts,
-            stats.clone(),
-            stop.clone(),
-        ));
+        let gw = spawn_gateway(Arc::new(store), opts, &[]).await;
         Some(Self {
-            base: format!("http://{http_addr}"),
-            ws_url,
-            ctx,
-            stats,
+            base: gw.base.clone(),
+            ws_url: gw.ws_url.clone(),
+            ctx: gw.ctx.clone(),
+            stats: gw.stats.clone(),
             calls,
             tables,
-            _stop: stop.drop_guard(),
+            _gateway: gw,
         })
     }
 
