@@ -1,5 +1,6 @@
 //! rollcall's integration tests: one binary, modules by topic.
 
+mod bench;
 mod browser;
 mod conformance;
 mod costs;

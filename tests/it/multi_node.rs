@@ -1,16 +1,15 @@
 //! Several server processes on one Redis behave as one server.
 
-use std::process::Stdio;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use rollcall_local_server::node::Backend;
 use rollcall_tests::app::{FAST, spawn_with};
 use rollcall_tests::client::Visitor;
+use rollcall_tests::node_process::NodeProcess;
 use rollcall_tests::redis_server::{redis_url, unique_prefix};
 use rollcall_tests::unique_name;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 fn redis() -> Backend {
     Backend::Redis {
@@ -93,13 +92,7 @@ async fn racing_connects_and_disconnects_across_nodes_are_seen_once_each_in_orde
     assert!(snapshot.contains(&(bn.clone(), false)));
 }
 
-/// A real `rollcall-node` process.
-struct Process {
-    child: Child,
-    base: String,
-}
-
-async fn start_process(prefix: &str) -> Process {
+async fn start_process(prefix: &str) -> NodeProcess {
     start_process_with(&[
         ("ROLLCALL_STORE", redis_url()),
         ("ROLLCALL_REDIS_PREFIX", prefix),
@@ -107,47 +100,10 @@ async fn start_process(prefix: &str) -> Process {
     .await
 }
 
-async fn start_process_with(settings: &[(&str, &str)]) -> Process {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollcall-node"));
-    cmd.envs(settings.iter().copied())
-        .env("ROLLCALL_BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    for (k, v) in FAST {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn rollcall-node");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the server starts")
-        .expect("read")
-        .expect("a line");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"));
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Process {
-        child,
-        base: format!("http://{addr}"),
-    }
-}
-
-impl Process {
-    fn signal(&self, sig: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let ok = std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok);
-    }
+/// A real `rollcall-node` process with test timings plus `settings`.
+async fn start_process_with(settings: &[(&str, &str)]) -> NodeProcess {
+    let all: Vec<(&str, &str)> = FAST.iter().chain(settings).copied().collect();
+    NodeProcess::start(Path::new(env!("CARGO_BIN_EXE_rollcall-node")), &all).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

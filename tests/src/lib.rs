@@ -9,12 +9,16 @@
 //!   WebSocket client that reads presence events.
 //! * [`gateway`] — the Lambda functions behind the local API Gateway stand-in.
 //! * [`browser`] — headless Chromium over WebDriver (chromedriver).
+//! * [`node_process`] — a real `rollcall-node` server process.
+//! * [`bench`] — the fan-out and memory benchmark (`rollcall-bench`).
 
 pub mod app;
+pub mod bench;
 pub mod browser;
 pub mod client;
 pub mod gateway;
 pub mod moto;
+pub mod node_process;
 pub mod redis_server;
 
 /// A password every test user can use.

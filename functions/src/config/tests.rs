@@ -1,0 +1,66 @@
+//! `Config::from_lookup`: defaults, every variable, and clear errors.
+
+use super::*;
+
+fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    Config::from_lookup(move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+}
+
+#[test]
+fn the_variables_list_is_exactly_what_is_read() {
+    let read = std::sync::Mutex::new(Vec::new());
+    Config::from_lookup(|k| {
+        read.lock().unwrap().push(k.to_owned());
+        None
+    })
+    .unwrap();
+    let mut read = read.into_inner().unwrap();
+    read.sort();
+    read.dedup();
+    let mut listed: Vec<String> = VARIABLES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    listed.sort();
+    assert_eq!(read, listed);
+}
+
+#[test]
+fn defaults_are_documented_values() {
+    let c = with(&[]).unwrap();
+    assert_eq!(c.bind, "127.0.0.1:8000");
+    assert_eq!(c.store, StoreChoice::Auto);
+    assert_eq!(c.session_ttl, Duration::from_secs(1_209_600));
+    assert!(!c.cookie_secure);
+    assert_eq!(c.ws_url, None);
+}
+
+#[test]
+fn stores_parse_and_nonsense_is_a_clear_error() {
+    assert_eq!(
+        with(&[("ROLLCALL_STORE", "memory")]).unwrap().store,
+        StoreChoice::Memory
+    );
+    assert_eq!(
+        with(&[("ROLLCALL_STORE", "redis://127.0.0.1:6380/0")])
+            .unwrap()
+            .store,
+        StoreChoice::Redis("redis://127.0.0.1:6380/0".into())
+    );
+    let e = with(&[("ROLLCALL_STORE", "postgres://x")]).unwrap_err();
+    assert_eq!(e.var, "ROLLCALL_STORE");
+    assert!(with(&[("ROLLCALL_WS_PING_SECS", "soon")]).is_err());
+    assert!(with(&[("ROLLCALL_COOKIE_SECURE", "maybe")]).is_err());
+    assert!(with(&[("ROLLCALL_ALLOWED_ORIGINS", "example.com")]).is_err());
+}
+
+#[test]
+fn fractional_seconds_are_accepted_for_fast_tests() {
+    let c = with(&[
+        ("ROLLCALL_WS_PING_SECS", "0.25"),
+        ("ROLLCALL_LEASE_SECS", "1"),
+    ])
+    .unwrap();
+    assert_eq!(c.ws_ping_interval, Duration::from_millis(250));
+}

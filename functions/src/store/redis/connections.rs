@@ -1,0 +1,170 @@
+//! Connections: registering and removing them (with the presence count, in
+//! one Lua script each), leases, and the listings by session, by group and
+//! by lease end.
+
+use redis::AsyncCommands;
+
+use super::{Corrupt, RedisStore, backend, username};
+use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp};
+use crate::store::{ConnectionRecord, Page, RemoveIf, Removed, StoreError, StoreResult};
+
+/// Renewals per script call: bounds how long one call blocks Redis.
+const RENEW_BATCH: usize = 500;
+
+impl RedisStore {
+    pub(super) async fn insert_connection(
+        &self,
+        c: &ConnectionRecord,
+    ) -> StoreResult<Option<PresenceEvent>> {
+        let seq: u64 = self
+            .scripts
+            .add_connection
+            .key(self.key(&["conn:", c.id.as_str()]))
+            .key(self.key(&["leases"]))
+            .key(self.key(&["presence"]))
+            .key(self.key(&["seq"]))
+            .key(self.key(&["sconns:", c.session.as_str()]))
+            .key(self.key(&["group:users"]))
+            .arg(c.id.as_str())
+            .arg(c.username.as_str())
+            .arg(c.session.as_str())
+            .arg(c.lease_until.as_millis())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok((seq > 0).then(|| PresenceEvent {
+            username: c.username.clone(),
+            is_logged_in: true,
+            seq,
+        }))
+    }
+
+    pub(super) async fn delete_connection(
+        &self,
+        id: &ConnectionId,
+        condition: RemoveIf,
+    ) -> StoreResult<Option<Removed>> {
+        let when = match condition {
+            RemoveIf::Always => String::new(),
+            RemoveIf::ExpiredAt(t) => t.as_millis().to_string(),
+        };
+        let at = self.key(&["conn:", id.as_str()]);
+        let out: Option<(String, String, u64)> = self
+            .scripts
+            .remove_connection
+            .key(&at)
+            .key(self.key(&["leases"]))
+            .key(self.key(&["presence"]))
+            .key(self.key(&["seq"]))
+            .key(self.key(&["group:users"]))
+            .arg(id.as_str())
+            .arg(&self.prefix)
+            .arg(when)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        let Some((user, session, seq)) = out else {
+            return Ok(None);
+        };
+        let username = username(&user, &at)?;
+        let session =
+            SessionKey::parse(&session).ok_or_else(|| StoreError::backend(Corrupt(at)))?;
+        let went_offline = (seq > 0).then(|| PresenceEvent {
+            username: username.clone(),
+            is_logged_in: false,
+            seq,
+        });
+        Ok(Some(Removed {
+            username,
+            session,
+            went_offline,
+        }))
+    }
+
+    pub(super) async fn extend_leases(
+        &self,
+        ids: &[ConnectionId],
+        until: Timestamp,
+    ) -> StoreResult<Vec<ConnectionId>> {
+        let mut missing = Vec::new();
+        for chunk in ids.chunks(RENEW_BATCH) {
+            let mut call = self.scripts.renew_leases.key(self.key(&["leases"]));
+            call.arg(until.as_millis());
+            for id in chunk {
+                call.arg(id.as_str());
+            }
+            let gone: Vec<String> = call.invoke_async(&mut self.conn()).await.map_err(backend)?;
+            missing.extend(gone.iter().filter_map(|g| ConnectionId::parse(g).ok()));
+        }
+        Ok(missing)
+    }
+
+    pub(super) async fn connections_of_session(
+        &self,
+        key: &SessionKey,
+    ) -> StoreResult<Vec<ConnectionId>> {
+        let ids: Vec<String> = self
+            .conn()
+            .smembers(self.key(&["sconns:", key.as_str()]))
+            .await
+            .map_err(backend)?;
+        let mut ids: Vec<ConnectionId> = ids
+            .iter()
+            .filter_map(|i| ConnectionId::parse(i).ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    pub(super) async fn group_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<ConnectionId>> {
+        let min = cursor.map_or_else(|| "-".to_owned(), |c| format!("({c}"));
+        let mut items: Vec<String> = self
+            .conn()
+            .zrangebylex_limit(
+                self.key(&["group:users"]),
+                min,
+                "+",
+                0,
+                isize::try_from(limit.saturating_add(1)).unwrap_or(isize::MAX),
+            )
+            .await
+            .map_err(backend)?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().cloned()
+        } else {
+            None
+        };
+        let items = items
+            .iter()
+            .filter_map(|i| ConnectionId::parse(i).ok())
+            .collect();
+        Ok(Page { items, next })
+    }
+
+    pub(super) async fn expired(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<ConnectionId>> {
+        let ids: Vec<String> = self
+            .conn()
+            .zrangebyscore_limit(
+                self.key(&["leases"]),
+                "-inf",
+                now.as_millis(),
+                0,
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )
+            .await
+            .map_err(backend)?;
+        Ok(ids
+            .iter()
+            .filter_map(|i| ConnectionId::parse(i).ok())
+            .collect())
+    }
+}
