@@ -20,7 +20,7 @@ use crate::hub::{Outbound, close};
 
 /// Read buffer per socket. Client messages are tiny; tungstenite's 128 KiB
 /// default would cost 128 KiB per idle socket.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 
 /// `GET /users/` with an upgrade: 401/403 unless [`shared::authorize`] says
 /// yes, then the socket runs in [`run`].

@@ -63,6 +63,11 @@ impl NodeProcess {
         assert!(ok, "kill {sig} {pid}");
     }
 
+    /// CPU time the process has used so far, user + system (Linux).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&self.child.id()?.to_string())
+    }
+
     /// The process's resident set size in KiB (`VmRSS`, Linux).
     pub fn rss_kib(&self) -> Option<u64> {
         let pid = self.child.id()?;
@@ -72,4 +77,33 @@ impl NodeProcess {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
+}
+
+/// CPU time (user + system, all threads) of `pid` (`"self"` for this
+/// process), from `/proc/PID/stat`.
+pub fn cpu_time_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses: utime and
+    // stime are the 12th and 13th (fields 14 and 15 of proc(5)).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(
+        ticks as f64 / clock_ticks_per_second() as f64,
+    ))
+}
+
+/// `sysconf(_SC_CLK_TCK)`, from `getconf` (100 on Linux if that fails).
+fn clock_ticks_per_second() -> u64 {
+    static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|hz| *hz > 0)
+            .unwrap_or(100)
+    })
 }

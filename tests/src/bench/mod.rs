@@ -9,10 +9,13 @@
 //! * **fan-out**: a second user's tab opens and closes, `rounds` times (on
 //!   node 1, or on node 2 so the event crosses Redis pub/sub); for each of
 //!   those events, the time from the cause (the upgrade request, the close
-//!   frame) until the first and the last of the N observers has the frame.
+//!   frame) until the first and the last of the N observers has the frame;
+//! * **CPU per frame**: node 1's CPU time (user + system, from `/proc`)
+//!   during the rounds, and this process's, divided by the frames delivered.
 //!
 //! The observers run in this process on the same cores as the server, so the
-//! figures include the clients' own work.
+//! latencies include the clients' own work; on loopback the kernel also
+//! charges much of the receiving side's TCP work to the sender.
 
 mod cli;
 mod observers;
@@ -21,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::client::{Socket, Visitor};
-use crate::node_process::NodeProcess;
+use crate::node_process::{NodeProcess, cpu_time_of};
 use crate::redis_server::{redis_url, unique_prefix};
 use crate::unique_name;
 pub use cli::run;
@@ -72,6 +75,10 @@ pub struct Measurement {
     pub bytes_per_socket: Option<u64>,
     /// One arrival per event (two per round: online, then offline).
     pub arrivals: Vec<Arrival>,
+    /// CPU time node 1 spent per frame delivered during the rounds.
+    pub server_cpu_per_frame: Option<Duration>,
+    /// CPU time this process (the observers and the mover) spent per frame.
+    pub bench_cpu_per_frame: Option<Duration>,
 }
 
 impl Measurement {
@@ -155,15 +162,26 @@ pub async fn measure(
         .map(|(b, a)| a.saturating_sub(b) * 1024 / observers.max(1) as u64);
 
     let mut arrivals = Vec::with_capacity(rounds * 2);
+    let cpu = || (node1.cpu_time(), cpu_time_of("self"));
+    let (server_before, bench_before) = cpu();
     for _ in 0..rounds {
         arrivals.extend(one_round(&sockets, || cause(&mover)).await);
     }
+    let (server_after, bench_after) = cpu();
     assert_eq!(sockets.wrong(), 0, "observers got frames they should not");
+    let frames = u32::try_from(arrivals.len() * observers).unwrap_or(u32::MAX);
+    let per_frame = |b: Option<Duration>, a: Option<Duration>| {
+        b.zip(a).map(|(b, a)| a.saturating_sub(b) / frames.max(1))
+    };
+    let server_cpu_per_frame = per_frame(server_before, server_after);
+    let bench_cpu_per_frame = per_frame(bench_before, bench_after);
     Measurement {
         scenario,
         observers,
         bytes_per_socket,
         arrivals,
+        server_cpu_per_frame,
+        bench_cpu_per_frame,
     }
 }
 
@@ -194,15 +212,18 @@ where
 pub fn table(rows: &[Measurement]) -> String {
     let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
     let mut out = String::from(
-        "| scenario | observers | events | to last, median ms | to last, p90 ms | to last, max ms | to first, median ms | idle KiB/socket |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | observers | events | to last, median ms | to last, p90 ms | to last, max ms | to first, median ms | server CPU µs/frame | bench CPU µs/frame | idle KiB/socket |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in rows {
         let kib = m
             .bytes_per_socket
             .map_or_else(|| "n/a".into(), |b| format!("{:.1}", b as f64 / 1024.0));
+        let us = |d: Option<Duration>| {
+            d.map_or_else(|| "n/a".into(), |d| format!("{:.1}", d.as_secs_f64() * 1e6))
+        };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             m.scenario.name(),
             m.observers,
             m.arrivals.len(),
@@ -210,6 +231,8 @@ pub fn table(rows: &[Measurement]) -> String {
             ms(m.last(0.9)),
             ms(m.last(1.0)),
             ms(m.first(0.5)),
+            us(m.server_cpu_per_frame),
+            us(m.bench_cpu_per_frame),
             kib,
         ));
     }
