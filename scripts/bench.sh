@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/setup.sh
 setup_system redis-server:redis-server gcc:gcc pkg-config:pkg-config
 setup_rust
-# Each observer is two descriptors here (client and server end).
+# Each observer holds a descriptor in the bench and one in the server.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 cargo build --release --locked -p rollcall-tests --bin rollcall-node --bin rollcall-bench
 exec "${CARGO_TARGET_DIR:-target}/release/rollcall-bench" "$@"

@@ -132,8 +132,10 @@ pub async fn measure(
     watcher.register(&unique_name("watcher")).await;
     let mover = Visitor::new(&cause_node.base);
     mover.register(&unique_name("mover")).await;
-    let cause = |v: &Visitor| {
-        let cookie = v.cookie_header();
+    // The mover's tab, opening when awaited (futures are lazy, so the
+    // clock can start between building and awaiting it).
+    let cause = || {
+        let cookie = mover.cookie_header();
         let (url, origin) = (cause_node.ws_url(), cause_node.base.clone());
         async move {
             Socket::connect(&url, Some(&cookie), Some(&origin))
@@ -143,7 +145,7 @@ pub async fn measure(
     };
     // Warm up: one round with a single observer.
     let one = Observers::open(&node1.ws_url(), &watcher.cookie_header(), &node1.base, 1).await;
-    one_round(&one, || cause(&mover)).await;
+    one_round(&one, cause()).await;
     drop(one);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -165,7 +167,7 @@ pub async fn measure(
     let cpu = || (node1.cpu_time(), cpu_time_of("self"));
     let (server_before, bench_before) = cpu();
     for _ in 0..rounds {
-        arrivals.extend(one_round(&sockets, || cause(&mover)).await);
+        arrivals.extend(one_round(&sockets, cause()).await);
     }
     let (server_after, bench_after) = cpu();
     assert_eq!(sockets.wrong(), 0, "observers got frames they should not");
@@ -185,15 +187,12 @@ pub async fn measure(
     }
 }
 
-/// The mover's tab opens, then closes; returns both events' arrivals.
-async fn one_round<F, Fut>(sockets: &Observers, open: F) -> [Arrival; 2]
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Socket>,
-{
+/// The mover's tab opens (`open`), then closes; returns both events'
+/// arrivals.
+async fn one_round(sockets: &Observers, open: impl Future<Output = Socket>) -> [Arrival; 2] {
     sockets.expect(true);
     let t = sockets.now();
-    let tab = open().await;
+    let tab = open.await;
     let online = sockets
         .arrival(t, EVENT_DEADLINE)
         .await

@@ -29,7 +29,8 @@ struct Tally {
     online: AtomicBool,
     /// Frames that were not the expected event.
     wrong: AtomicUsize,
-    want: AtomicUsize,
+    /// Number of observers: the count that means every one has the event.
+    n: usize,
     all_in: Notify,
 }
 
@@ -60,7 +61,7 @@ impl Observers {
             last: AtomicU64::new(0),
             online: AtomicBool::new(true),
             wrong: AtomicUsize::new(0),
-            want: AtomicUsize::new(usize::MAX),
+            n,
             all_in: Notify::new(),
         });
         let readers = stream::iter(0..n)
@@ -79,7 +80,6 @@ impl Observers {
         t.first.store(u64::MAX, Ordering::SeqCst);
         t.last.store(0, Ordering::SeqCst);
         t.online.store(online, Ordering::SeqCst);
-        t.want.store(self.n, Ordering::SeqCst);
     }
 
     /// Nanoseconds since the tally's origin (the clock arrivals use).
@@ -108,16 +108,6 @@ impl Observers {
     /// Frames so far that were not the event expected at the time.
     pub fn wrong(&self) -> usize {
         self.tally.wrong.load(Ordering::SeqCst)
-    }
-
-    /// Number of sockets.
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
     }
 }
 
@@ -175,7 +165,7 @@ async fn open_one(
                 tally.first.fetch_min(at, Ordering::Relaxed);
                 tally.last.fetch_max(at, Ordering::Relaxed);
                 let n = tally.count.fetch_add(1, Ordering::AcqRel) + 1;
-                if n == tally.want.load(Ordering::Relaxed) {
+                if n == tally.n {
                     tally.all_in.notify_one();
                 }
             }
