@@ -32,15 +32,10 @@ pub async fn context_from_env() -> Result<AppContext, Error> {
             aws_sdk_dynamodb::Client::new(&sdk),
             config.tables.clone(),
         )),
-        #[cfg(feature = "redis")]
-        StoreChoice::Redis(url) => {
-            Arc::new(crate::store::redis::RedisStore::connect(url, &config.redis_prefix).await?)
+        StoreChoice::Memory => {
+            return Err("ROLLCALL_STORE=memory cannot be used by the Lambda functions".into());
         }
-        other => {
-            return Err(
-                format!("ROLLCALL_STORE={other:?} cannot be used by the Lambda functions").into(),
-            );
-        }
+        other => crate::store::open(other, &config).await?,
     };
     context_with(config, store, &sdk)
 }
@@ -119,7 +114,7 @@ pub async fn ws_connect(ctx: &AppContext, req: Request) -> Result<Response<Body>
         Err(e) => return Ok(e.into_response(Format::Json).map(Body::Text)),
     };
     match ws::connect(ctx, &id, &who).await {
-        Ok(()) => Ok(status(http::StatusCode::OK)),
+        Ok(_) => Ok(status(http::StatusCode::OK)),
         Err(e) => Ok(e.into_response(Format::Json).map(Body::Text)),
     }
 }
@@ -146,9 +141,12 @@ pub async fn ws_default(ctx: &AppContext, req: Request) -> Result<Response<Body>
         ws::Reply::Send(m) => {
             ctx.pusher.send(&id, &m.to_json()).await?;
         }
-        ws::Reply::Snapshot => {
-            let snapshot = ws::snapshot(ctx).await?;
-            ctx.pusher.send(&id, &snapshot.to_json()).await?;
+        ws::Reply::Snapshot { since } => {
+            for message in ws::snapshot(ctx, since).await? {
+                if !ctx.pusher.send(&id, &message.to_json()).await? {
+                    break;
+                }
+            }
         }
         ws::Reply::Close => {
             ctx.pusher
@@ -164,6 +162,10 @@ pub async fn sweep(
     ctx: &AppContext,
     _event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, Error> {
-    let removed = handlers::sweep::sweep(ctx, Timestamp::now()).await?;
-    Ok(serde_json::json!({ "removed": removed }))
+    let swept = handlers::sweep::sweep(ctx, Timestamp::now()).await?;
+    Ok(serde_json::json!({
+        "removed": swept.removed,
+        "settled": swept.settled,
+        "failed": swept.failed,
+    }))
 }

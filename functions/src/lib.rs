@@ -9,8 +9,12 @@
 //!   [`domain::SessionToken`], [`domain::ConnectionId`], presence events.
 //! * [`config`] — one [`config::Config`], read once from the environment.
 //! * [`security`] — Argon2id hashing, CSRF tokens, cookies, Origin checks.
-//! * [`store`] — the [`store::Store`] trait, its backends (memory, Redis) and
-//!   the conformance suite every backend passes.
+//! * [`store`] — the [`store::Store`] trait (state and the ordered event
+//!   log), its backends (memory, Redis, DynamoDB) and the conformance suite
+//!   every backend passes.
+//! * [`presence`] — what a process knows of presence: the
+//!   [`presence::PresenceView`] kept current from the store's event log,
+//!   and [`presence::PresenceSource`], where handlers read presence from.
 //! * [`push`] — the [`push::Pusher`] trait that delivers events to sockets.
 //! * [`handlers`] — one handler per route (pages, JSON API, WebSocket
 //!   connect/disconnect/default, sweep), over neutral `http` types.
@@ -28,6 +32,7 @@ pub mod handlers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod pages;
+pub mod presence;
 pub mod push;
 pub mod security;
 pub mod store;

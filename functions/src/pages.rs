@@ -62,8 +62,11 @@ pub struct HomePage<'a> {
     pub me: &'a str,
     /// Masked CSRF token for the log-out form.
     pub csrf: &'a str,
-    /// Every user and whether they are online.
-    pub users: &'a [UserPresence],
+    /// The list's rows ([`UserRows`], rendered once per change).
+    pub rows: &'a str,
+    /// When the list was read (ms since the epoch): the page asks for the
+    /// users who joined after it when its socket (re)opens.
+    pub since: u64,
     /// WebSocket URL; empty means this host's `/users/`.
     pub ws_url: &'a str,
     /// Session token for a cross-domain WebSocket; empty for same-origin.
@@ -73,6 +76,15 @@ pub struct HomePage<'a> {
     /// Whether the page must ask for a snapshot after connecting (API
     /// Gateway cannot push during `$connect`).
     pub request_snapshot: bool,
+}
+
+/// The `<li>` rows of the list on `GET /`: one per user,
+/// `<li data-username="NAME" data-seq="N">NAME: Online</li>` (or `Offline`).
+#[derive(Template)]
+#[template(path = "user_rows.html")]
+pub struct UserRows<'a> {
+    /// Every user, by name.
+    pub users: &'a [UserPresence],
 }
 
 /// The page's script, served at `/static/rollcall.js`.

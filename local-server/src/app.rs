@@ -17,6 +17,7 @@ use rollcall::error::AppError;
 use rollcall::handlers::{self, respond};
 use tokio::net::TcpListener;
 
+use crate::feed::Feed;
 use crate::hub::Hub;
 use crate::node::Node;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub ctx: AppContext,
     /// This process's sockets.
     pub hub: Arc<Hub>,
+    /// The presence view and log follower.
+    pub feed: Arc<Feed>,
     /// Tracks socket tasks for a clean shutdown.
     pub sockets: tokio_util::task::TaskTracker,
 }
@@ -36,6 +39,7 @@ pub fn router(node: &Node) -> Router {
     let state = AppState {
         ctx: node.ctx.clone(),
         hub: node.hub.clone(),
+        feed: node.feed.clone(),
         sockets: node.sockets.clone(),
     };
     Router::new()
@@ -66,7 +70,8 @@ pub fn to_axum(r: respond::Response) -> axum::response::Response {
 }
 
 /// Serves `node` on an already-bound `listener` until `shutdown` completes,
-/// then closes every socket (announcing their users offline) and stops.
+/// then closes every socket (their users go offline after the grace period
+/// unless they reconnect elsewhere) and stops.
 pub async fn serve(
     listener: TcpListener,
     node: Node,

@@ -1,10 +1,15 @@
-//! The event bus between server processes.
+//! The control bus between server processes: messages for particular
+//! sockets wherever they are open (close these, send this one a text).
 //!
-//! A handler's broadcast becomes **one** [`BusMessage`] per event, whatever
-//! the number of sockets: [`InProcessBus`] hands it straight to this
-//! process's [`Hub`] (memory and DynamoDB stores, one process), [`RedisBus`]
-//! publishes it on one Redis channel that every process subscribes to
-//! ([`subscribe`]), and each process's hub fans it out locally.
+//! Presence events do not travel here: every process reads them from the
+//! store's event log ([`crate::feed`]). A [`BusMessage`] is one message
+//! whatever the number of sockets: [`InProcessBus`] hands it straight to
+//! this process's [`Hub`] (memory and DynamoDB stores, one process),
+//! [`RedisBus`] publishes it on one Redis channel that every process
+//! subscribes to ([`subscribe`]), and each process's hub acts on it for its
+//! own sockets. A message lost while the subscription is down is made up
+//! for: a socket that should have closed fails its next lease renewal
+//! (its registration is gone) and is closed then.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
-use rollcall::domain::{ConnectionId, PresenceEvent};
+use rollcall::domain::ConnectionId;
 use rollcall::push::PushError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -24,8 +29,6 @@ use crate::hub::Hub;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BusMessage {
-    /// A presence event for every socket but one.
-    Presence(Announcement),
     /// Send this text to one socket, wherever it is open.
     Send {
         /// The connection.
@@ -40,27 +43,6 @@ pub enum BusMessage {
         /// The WebSocket close code.
         code: u16,
     },
-}
-
-/// A presence event and the connection it is about (which need not get it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Announcement {
-    /// The event.
-    #[serde(flatten)]
-    pub event: PresenceEvent,
-    /// The connection whose arrival or departure this is, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub except: Option<ConnectionId>,
-}
-
-impl Announcement {
-    /// An announcement for every socket.
-    pub fn to_all(event: PresenceEvent) -> Self {
-        Self {
-            event,
-            except: None,
-        }
-    }
 }
 
 /// Carries [`BusMessage`]s to every process's hub.
@@ -123,10 +105,8 @@ impl Bus for RedisBus {
 
 /// Subscribes this process's hub to `channel` and keeps it subscribed.
 ///
-/// Returns once the first subscription is active — a socket accepted
-/// before that could miss events — and runs until `stop`. After a lost
-/// connection it resubscribes with backoff and asks every socket for a
-/// fresh snapshot, since events published meanwhile were missed.
+/// Returns once the first subscription is active and runs until `stop`.
+/// After a lost connection it resubscribes with backoff.
 pub async fn subscribe(
     url: &str,
     channel: &str,
@@ -147,13 +127,12 @@ pub async fn subscribe(
                 Some(p) => p,
                 None => match resubscribe(&client, &channel).await {
                     Ok(p) => {
-                        tracing::info!("event bus resubscribed; resynchronising sockets");
-                        hub.resync();
+                        tracing::info!("control bus resubscribed");
                         backoff = Duration::from_millis(100);
                         p
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "event bus: cannot resubscribe yet");
+                        tracing::warn!(error = %e, "control bus: cannot resubscribe yet");
                         tokio::select! {
                             () = stop.cancelled() => return,
                             () = tokio::time::sleep(backoff) => {}
@@ -173,10 +152,10 @@ pub async fn subscribe(
                     msg = messages.next() => match msg {
                         Some(msg) => match serde_json::from_slice::<BusMessage>(msg.get_payload_bytes()) {
                             Ok(m) => hub.deliver(m),
-                            Err(e) => tracing::warn!(error = %e, "event bus: ignoring a malformed message"),
+                            Err(e) => tracing::warn!(error = %e, "control bus: ignoring a malformed message"),
                         },
                         None => {
-                            tracing::warn!("event bus: subscription lost");
+                            tracing::warn!("control bus: subscription lost");
                             break;
                         }
                     }
@@ -209,27 +188,16 @@ mod tests {
         };
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<BusMessage>(&text).unwrap(), m);
-        let e = BusMessage::Presence(Announcement::to_all(PresenceEvent {
-            username: rollcall::domain::Username::parse("a.b").unwrap(),
-            is_logged_in: true,
-            seq: 3,
-        }));
-        let text = serde_json::to_string(&e).unwrap();
+        let id = ConnectionId::generate();
+        let s = BusMessage::Send {
+            id: id.clone(),
+            text: "hi".into(),
+        };
+        let text = serde_json::to_string(&s).unwrap();
         assert_eq!(
             text,
-            r#"{"kind":"presence","username":"a.b","is_logged_in":true,"seq":3}"#
+            format!(r#"{{"kind":"send","id":"{id}","text":"hi"}}"#)
         );
-        assert_eq!(serde_json::from_str::<BusMessage>(&text).unwrap(), e);
-        let id = ConnectionId::generate();
-        let BusMessage::Presence(mut a) = e else {
-            unreachable!()
-        };
-        a.except = Some(id.clone());
-        let text = serde_json::to_string(&BusMessage::Presence(a.clone())).unwrap();
-        assert!(text.ends_with(&format!(r#""except":"{id}"}}"#)), "{text}");
-        assert_eq!(
-            serde_json::from_str::<BusMessage>(&text).unwrap(),
-            BusMessage::Presence(a)
-        );
+        assert_eq!(serde_json::from_str::<BusMessage>(&text).unwrap(), s);
     }
 }

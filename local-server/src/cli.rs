@@ -37,9 +37,7 @@ pub async fn run() -> ExitCode {
                 return ExitCode::from(1);
             }
         },
-        StoreChoice::DynamoDb => Backend::DynamoDb {
-            create_tables: config.create_tables,
-        },
+        StoreChoice::DynamoDb => Backend::DynamoDb,
     };
     let listener = match TcpListener::bind(&config.bind).await {
         Ok(l) => l,

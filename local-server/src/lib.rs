@@ -5,10 +5,14 @@
 //!
 //! * [`app`] — [`app::router`] and [`app::serve`] (takes a bound listener).
 //! * [`ws`] — the WebSocket `/users/`: authorize, upgrade, the socket loop.
+//! * [`feed`] — follows the store's event log into this process's presence
+//!   view ([`rollcall::presence::PresenceView`]) and out to its sockets.
 //! * [`hub`] — this process's sockets and the fan-out to them.
-//! * [`bus`] — one message per event between processes (in-process or Redis).
+//! * [`bus`] — control messages between processes (close these sockets,
+//!   send that one a text), in-process or over Redis pub/sub.
 //! * [`pusher`] — the [`rollcall::push::Pusher`] over the bus.
-//! * [`node`] — a process's parts and background tasks (leases, sweep).
+//! * [`node`] — a process's parts and background tasks (feed, leases,
+//!   grace settling, sweep).
 //! * [`dev_redis`] — a private Redis for development (testcontainers or a
 //!   `redis-server` child).
 //! * [`process`] — child processes that die with us.
@@ -20,6 +24,7 @@ pub mod app;
 pub mod bus;
 pub mod cli;
 pub mod dev_redis;
+pub mod feed;
 pub mod gateway;
 pub mod hub;
 pub mod node;

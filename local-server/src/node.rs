@@ -1,25 +1,24 @@
-//! [`Node`]: one server process's parts — store, bus, hub, context — and
-//! its background tasks (bus subscription, lease renewal, sweep).
+//! [`Node`]: one server process's parts — store, control bus, hub, feed,
+//! context — and its background tasks (log feed, bus subscription, lease
+//! renewal, grace settling, sweep).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rollcall::config::Config;
+use rollcall::config::{Config, StoreChoice};
 use rollcall::domain::Timestamp;
 use rollcall::store::Store;
-use rollcall::store::dynamodb::DynamoStore;
-use rollcall::store::memory::MemoryStore;
-use rollcall::store::redis::RedisStore;
 use rollcall::{AppContext, handlers};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bus::{self, Bus, InProcessBus, RedisBus};
+use crate::feed::Feed;
 use crate::hub::{Hub, close};
 use crate::pusher::LocalPusher;
 
-/// Which store (and with it, which bus) a node runs on.
+/// Which store (and with it, which control bus) a node runs on.
 #[derive(Clone)]
 pub enum Backend {
     /// In-process memory and bus: a single process.
@@ -31,10 +30,7 @@ pub enum Backend {
     },
     /// DynamoDB store (tables from the config, endpoint and credentials from
     /// the AWS environment) with the in-process bus: one process.
-    DynamoDb {
-        /// Create the tables first if they do not exist (emulators, trials).
-        create_tables: bool,
-    },
+    DynamoDb,
     /// A store built by the caller, with the in-process bus: one process.
     InProcess(Arc<dyn Store>),
 }
@@ -45,17 +41,19 @@ pub enum NodeError {
     /// The store could not be reached.
     #[error("cannot open the store: {0}")]
     Store(#[from] rollcall::store::StoreError),
-    /// The Redis event bus could not be reached.
-    #[error("cannot reach Redis for the event bus: {0}")]
+    /// The Redis control bus could not be reached.
+    #[error("cannot reach Redis for the control bus: {0}")]
     Bus(#[from] redis::RedisError),
 }
 
 /// A running node: the context handlers use plus this process's hub.
 pub struct Node {
-    /// Store + pusher + config.
+    /// Store + pusher + config + presence view.
     pub ctx: AppContext,
     /// This process's sockets.
     pub hub: Arc<Hub>,
+    /// The log follower and presence view.
+    pub feed: Arc<Feed>,
     /// Every socket's task, so shutdown can wait for their clean-up.
     pub sockets: TaskTracker,
     stop: CancellationToken,
@@ -63,43 +61,49 @@ pub struct Node {
 }
 
 impl Node {
-    /// Connects to the backend and starts the background tasks.
+    /// Connects to the backend, loads the presence view and starts the
+    /// background tasks.
     pub async fn start(config: Config, backend: &Backend) -> Result<Self, NodeError> {
         let hub = Hub::new();
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
+        let in_process = || -> Arc<dyn Bus> { Arc::new(InProcessBus::new(hub.clone())) };
         let (store, bus): (Arc<dyn Store>, Arc<dyn Bus>) = match backend {
             Backend::Memory => (
-                Arc::new(MemoryStore::new()),
-                Arc::new(InProcessBus::new(hub.clone())),
+                rollcall::store::open(&StoreChoice::Memory, &config).await?,
+                in_process(),
             ),
             Backend::Redis { url } => {
-                let store = RedisStore::connect(url, &config.redis_prefix).await?;
-                let channel = format!("{}events", config.redis_prefix);
+                let store =
+                    rollcall::store::open(&StoreChoice::Redis(url.clone()), &config).await?;
+                let channel = format!("{}control", config.redis_prefix);
                 let bus = RedisBus::connect(url, &channel).await?;
                 tasks.push(bus::subscribe(url, &channel, hub.clone(), stop.clone()).await?);
-                (Arc::new(store), Arc::new(bus))
+                (store, Arc::new(bus))
             }
-            Backend::DynamoDb { create_tables } => {
-                let store = DynamoStore::from_env(config.tables.clone()).await;
-                if *create_tables {
-                    store.create_tables().await?;
-                }
-                (Arc::new(store), Arc::new(InProcessBus::new(hub.clone())))
-            }
-            Backend::InProcess(store) => (store.clone(), Arc::new(InProcessBus::new(hub.clone()))),
+            Backend::DynamoDb => (
+                rollcall::store::open(&StoreChoice::DynamoDb, &config).await?,
+                in_process(),
+            ),
+            Backend::InProcess(store) => (store.clone(), in_process()),
         };
-        let ctx = AppContext::new(store, Arc::new(LocalPusher::new(bus)), config);
+        let (feed, follower) = Feed::start(store.clone(), hub.clone(), stop.clone()).await?;
+        tasks.push(follower);
+        let ctx = AppContext::new(store, Arc::new(LocalPusher::new(bus)), config)
+            .with_view(feed.view.clone());
         tasks.push(tokio::spawn(renew_leases(
             ctx.clone(),
             hub.clone(),
             stop.clone(),
         )));
         tasks.push(tokio::spawn(sweep(ctx.clone(), stop.clone())));
-        tasks.push(tokio::spawn(release_held_events(hub.clone(), stop.clone())));
+        if !ctx.config.offline_grace.is_zero() {
+            tasks.push(tokio::spawn(settle(ctx.clone(), stop.clone())));
+        }
         Ok(Self {
             ctx,
             hub,
+            feed,
             sockets: TaskTracker::new(),
             stop,
             tasks,
@@ -107,8 +111,9 @@ impl Node {
     }
 
     /// Closes every socket, waits up to `grace` for their tasks to finish
-    /// (each unregisters and announces its user offline if it was their
-    /// last), then stops the background tasks.
+    /// (each unregisters; its user goes offline after the offline grace
+    /// unless they reconnect, e.g. to another process), then stops the
+    /// background tasks.
     pub async fn shutdown(self, grace: Duration) {
         self.hub.close_all();
         self.sockets.close();
@@ -130,8 +135,9 @@ impl Node {
 
 /// Keeps this process's connections registered: renews all their leases in
 /// one batched call every third of a lease, and closes any socket whose
-/// registration vanished (swept while this process was stalled) so its
-/// client reconnects and registers again.
+/// registration vanished (swept while this process was stalled, logged out
+/// while the control bus was down) so its client reconnects and registers
+/// again, or finds its session gone.
 async fn renew_leases(ctx: AppContext, hub: Arc<Hub>, stop: CancellationToken) {
     let every = ctx.config.lease / 3;
     loop {
@@ -159,8 +165,8 @@ async fn renew_leases(ctx: AppContext, hub: Arc<Hub>, stop: CancellationToken) {
 }
 
 /// Periodically removes connections whose lease ran out (their process
-/// died) and announces those users offline. Every process sweeps; the
-/// store's conditional removal makes concurrent sweeps safe.
+/// died) and takes their users offline. Every process sweeps; the store's
+/// conditional removal makes concurrent sweeps safe.
 async fn sweep(ctx: AppContext, stop: CancellationToken) {
     loop {
         tokio::select! {
@@ -173,13 +179,23 @@ async fn sweep(ctx: AppContext, stop: CancellationToken) {
     }
 }
 
-/// Releases presence events the hub held for a predecessor that never came.
-async fn release_held_events(hub: Arc<Hub>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(crate::hub::REORDER_HOLD / 5);
+/// How often grace deadlines are checked: a quarter of the grace, between
+/// 50 ms and 1 s, so a user goes offline at most that long after theirs.
+pub fn settle_period(grace: Duration) -> Duration {
+    (grace / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+/// Takes offline the users whose grace period ended with no connection
+/// back. Every process settles; the store's check makes that safe.
+async fn settle(ctx: AppContext, stop: CancellationToken) {
+    let every = settle_period(ctx.config.offline_grace);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = tick.tick() => hub.flush_overdue(),
+            () = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = handlers::sweep::settle(&ctx, Timestamp::now()).await {
+            tracing::error!(error = %e, "settling grace periods failed");
         }
     }
 }

@@ -1,5 +1,5 @@
-//! [`LocalPusher`]: the local server's [`Pusher`]: one bus message per
-//! broadcast or close, fanned out by every process's hub.
+//! [`LocalPusher`]: the local server's [`Pusher`]: one bus message per send
+//! or close, acted on by whichever process holds the sockets.
 
 use std::sync::Arc;
 
@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use rollcall::domain::{ConnectionId, PresenceEvent};
 use rollcall::push::{CloseReason, PushError, Pusher};
 
-use crate::bus::{Announcement, Bus, BusMessage};
+use crate::bus::{Bus, BusMessage};
 use crate::hub::close;
 
-/// Pushes through the event bus.
+/// Pushes through the control bus.
 pub struct LocalPusher {
     bus: Arc<dyn Bus>,
 }
@@ -22,18 +22,20 @@ impl LocalPusher {
     }
 }
 
+/// The local server announces presence through the store's event log, never
+/// through a broadcast (see [`rollcall::context::Announcing::ByLog`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the local server announces presence through the event log, not by broadcast")]
+struct NoBroadcast;
+
 #[async_trait]
 impl Pusher for LocalPusher {
     async fn broadcast(
         &self,
-        event: &PresenceEvent,
-        except: Option<&ConnectionId>,
+        _event: &PresenceEvent,
+        _except: Option<&ConnectionId>,
     ) -> Result<(), PushError> {
-        let announcement = Announcement {
-            event: event.clone(),
-            except: except.cloned(),
-        };
-        self.bus.publish(BusMessage::Presence(announcement)).await
+        Err(PushError::new(NoBroadcast))
     }
 
     async fn send(&self, to: &ConnectionId, text: &str) -> Result<bool, PushError> {

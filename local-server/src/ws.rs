@@ -1,6 +1,6 @@
 //! The WebSocket `/users/`: authorize before upgrading, then one loop per
-//! socket that sends queued events and pings, reads client messages, and
-//! cleans up however the socket ends.
+//! socket that sends its snapshot and the queued events and pings, reads
+//! client messages, and cleans up however the socket ends.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -10,20 +10,23 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, Uri};
-use rollcall::domain::ConnectionId;
+use rollcall::domain::{ConnectionId, Timestamp};
 use rollcall::handlers::auth::Authenticated;
-use rollcall::handlers::respond::Format;
+use rollcall::handlers::respond::{self, Format};
 use rollcall::handlers::ws::{self as shared, MAX_CLIENT_MESSAGE_BYTES, Reply};
 
 use crate::app::AppState;
 use crate::hub::{Outbound, close};
+use tokio::sync::mpsc;
 
 /// Read buffer per socket. Client messages are tiny; tungstenite's 128 KiB
 /// default would cost 128 KiB per idle socket.
 const READ_BUFFER: usize = 1024;
 
-/// `GET /users/` with an upgrade: 401/403 unless [`shared::authorize`] says
-/// yes, then the socket runs in [`run`].
+/// `GET /users/[?since=MS]` with an upgrade: 401/403 unless
+/// [`shared::authorize`] says yes, then the socket runs in [`run`]. `since`
+/// is the time of the page's list: users who joined after it are listed
+/// right after the snapshot.
 pub async fn upgrade(
     State(state): State<AppState>,
     ws: WebSocketUpgrade,
@@ -32,39 +35,58 @@ pub async fn upgrade(
 ) -> Response {
     match shared::authorize(&state.ctx, &headers, uri.query()).await {
         Err(e) => crate::app::to_axum(e.into_response(Format::Json)),
-        Ok(who) => ws
-            .read_buffer_size(READ_BUFFER)
-            .write_buffer_size(0)
-            .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
-            .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
-            .on_upgrade(move |socket| {
-                let tracker = state.sockets.clone();
-                tracker.track_future(run(state, who, socket))
-            })
-            .into_response(),
+        Ok(who) => {
+            let since = respond::query_param(uri.query(), "since")
+                .and_then(|s| s.parse().ok())
+                .map(Timestamp::from_millis);
+            ws.read_buffer_size(READ_BUFFER)
+                .write_buffer_size(0)
+                .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+                .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+                .on_upgrade(move |socket| {
+                    let tracker = state.sockets.clone();
+                    tracker.track_future(run(state, who, socket, since))
+                })
+                .into_response()
+        }
     }
 }
 
-/// One socket's life: register, announce, snapshot, then events and pings
-/// out and client messages in until either side ends it; then unregister
-/// and, if it was the user's last socket, announce them offline.
-async fn run(state: AppState, who: Authenticated, socket: WebSocket) {
+/// One socket's life: register (the user's first socket makes them
+/// online), snapshot, then events and pings out and client messages in
+/// until either side ends it; then unregister (retried until the store
+/// takes it), and if it was the user's last socket they go offline after
+/// the grace period.
+async fn run(state: AppState, who: Authenticated, socket: WebSocket, since: Option<Timestamp>) {
     let id = ConnectionId::generate();
     let ctx = &state.ctx;
-    // Register with the hub *before* the store: events from now on are
-    // queued, and the snapshot read below is newer than anything missed.
-    let mut reg = state.hub.register(&id);
     let (mut sink, mut stream) = socket.split();
-    if let Err(e) = shared::connect(ctx, &id, &who).await {
-        state.hub.unregister(&id);
-        let code = if e.status().is_client_error() {
-            close::LOGGED_OUT
-        } else {
-            close::INTERNAL
-        };
-        let _ = sink.send(close_frame(code)).await;
-        return;
+    let online = match shared::connect(ctx, &id, &who).await {
+        Ok(online) => online,
+        Err(e) => {
+            let code = if e.status().is_client_error() {
+                close::LOGGED_OUT
+            } else {
+                close::INTERNAL
+            };
+            let _ = sink.send(close_frame(code)).await;
+            return;
+        }
+    };
+    // Our own arrival is in the log; once the view has it, the snapshot
+    // shows us online and the event itself is not sent to us.
+    if let Some(e) = &online
+        && !state
+            .feed
+            .view
+            .wait_for(&e.username, e.seq, JOIN_WAIT)
+            .await
+    {
+        tracing::warn!(conn = %id, "the presence view is behind; joining anyway");
     }
+    let mut reg = state.feed.join(&id);
+    let replies = reg.tx.clone();
+    queue_joined(&state, &replies, since).await;
     tracing::debug!(conn = %id, user = %who.username, "socket open");
 
     let started = Instant::now();
@@ -75,17 +97,13 @@ async fn run(state: AppState, who: Authenticated, socket: WebSocket) {
     let closing = reg.cancel.clone();
 
     let sending = async {
-        if !send_snapshot(&state, &mut sink, idle_limit).await {
-            return;
-        }
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         loop {
             tokio::select! {
                 out = reg.rx.recv() => {
                     let ok = match out {
-                        Some(Outbound::Frame(text)) => send(&mut sink, Message::Text(text), idle_limit).await,
-                        Some(Outbound::Snapshot) => send_snapshot(&state, &mut sink, idle_limit).await,
+                        Some(Outbound(text)) => send(&mut sink, Message::Text(text), idle_limit).await,
                         None => false,
                     };
                     if !ok {
@@ -113,12 +131,11 @@ async fn run(state: AppState, who: Authenticated, socket: WebSocket) {
                 Ok(Message::Text(text)) => match shared::default(ctx, &id, text.as_str()).await {
                     Ok(Reply::Nothing) => {}
                     Ok(Reply::Send(m)) => {
-                        let _ = reg
-                            .tx
-                            .try_send(Outbound::Frame(Utf8Bytes::from(m.to_json())));
+                        let _ = replies.try_send(Outbound(Utf8Bytes::from(m.to_json())));
                     }
-                    Ok(Reply::Snapshot) => {
-                        let _ = reg.tx.try_send(Outbound::Snapshot);
+                    Ok(Reply::Snapshot { since }) => {
+                        state.feed.snapshot_to(&replies);
+                        queue_joined(&state, &replies, since).await;
                     }
                     Ok(Reply::Close) => return Some(close::EXPIRED),
                     Err(e) => {
@@ -153,10 +170,43 @@ async fn run(state: AppState, who: Authenticated, socket: WebSocket) {
     if let Some(code) = end_code {
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close_frame(code))).await;
     }
-    if let Err(e) = shared::disconnect(ctx, &id).await {
-        tracing::error!(conn = %id, error = %e, "could not unregister a closed socket");
-    }
+    unregister(ctx, &id).await;
     tracing::debug!(conn = %id, user = %who.username, "socket closed");
+}
+
+/// How long a new socket waits for the view to show its own arrival.
+const JOIN_WAIT: Duration = Duration::from_secs(2);
+
+/// Queues the `joined` message for a client whose list is from `since`.
+async fn queue_joined(state: &AppState, tx: &mpsc::Sender<Outbound>, since: Option<Timestamp>) {
+    match shared::joined(&state.ctx, since).await {
+        Ok(Some(m)) => {
+            let _ = tx.try_send(Outbound(Utf8Bytes::from(m.to_json())));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not list the users who joined"),
+    }
+}
+
+/// Unregisters a closed socket, retrying while the store fails, until its
+/// lease would have ended anyway (after that the sweep removes it).
+async fn unregister(ctx: &rollcall::AppContext, id: &ConnectionId) {
+    let give_up = Instant::now() + ctx.config.lease;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match shared::disconnect(ctx, id).await {
+            Ok(()) => return,
+            Err(e) if Instant::now() + backoff < give_up => {
+                tracing::warn!(conn = %id, error = %e, "could not unregister a closed socket; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                tracing::error!(conn = %id, error = %e, "could not unregister a closed socket; its lease will end it");
+                return;
+            }
+        }
+    }
 }
 
 /// Sends with a deadline: a peer that stops reading cannot hold the loop.
@@ -169,20 +219,6 @@ async fn send(
         tokio::time::timeout(deadline, sink.send(msg)).await,
         Ok(Ok(()))
     )
-}
-
-async fn send_snapshot(
-    state: &AppState,
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    deadline: Duration,
-) -> bool {
-    match shared::snapshot(&state.ctx).await {
-        Ok(s) => send(sink, Message::Text(Utf8Bytes::from(s.to_json())), deadline).await,
-        Err(e) => {
-            tracing::error!(error = %e, "snapshot failed");
-            false
-        }
-    }
 }
 
 fn close_frame(code: u16) -> Message {

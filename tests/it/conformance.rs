@@ -77,7 +77,6 @@ mod container {
 
 mod dynamodb {
     use rollcall::store::conformance;
-    use rollcall::store::dynamodb::DynamoStore;
     use rollcall_tests::moto;
 
     // One test per check, each on fresh tables in the shared moto server;
@@ -95,8 +94,7 @@ mod dynamodb {
         };
         let mut clients = vec![first.clone()];
         for _ in 0..2 {
-            let client = moto::client().expect("moto is running");
-            clients.push(DynamoStore::new(client, first.tables().clone()));
+            clients.push(moto::store_on(first.tables().clone()).expect("moto is running"));
         }
         let stores: Vec<&dyn rollcall::store::Store> = clients.iter().map(|c| c as _).collect();
         conformance::concurrent_transitions_alternate_exactly(&stores).await;
@@ -152,44 +150,111 @@ mod dynamodb {
                 Some(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
             );
         }
-        type Index = (String, Vec<(String, KeyType)>, Option<ProjectionType>);
-        let mut indexes: Vec<Index> = conns
-            .global_secondary_indexes()
-            .iter()
-            .map(|i| {
-                (
-                    i.index_name().unwrap_or_default().to_owned(),
-                    keys(i.key_schema()),
-                    i.projection().and_then(|p| p.projection_type().cloned()),
-                )
-            })
-            .collect();
-        indexes.sort();
-        let index = |name: &str, hash: &str, range: &str| {
+        type Index = (
+            String,
+            Vec<(String, KeyType)>,
+            Option<ProjectionType>,
+            Vec<String>,
+        );
+        let indexes_of = |t: &aws_sdk_dynamodb::types::TableDescription| -> Vec<Index> {
+            let mut all: Vec<Index> = t
+                .global_secondary_indexes()
+                .iter()
+                .map(|i| {
+                    (
+                        i.index_name().unwrap_or_default().to_owned(),
+                        keys(i.key_schema()),
+                        i.projection().and_then(|p| p.projection_type().cloned()),
+                        i.projection()
+                            .map(|p| p.non_key_attributes().to_vec())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            all.sort();
+            all
+        };
+        let index = |name: &str, hash: &str, range: &str, include: Option<&str>| {
             (
                 name.to_owned(),
                 vec![
                     (hash.to_owned(), KeyType::Hash),
                     (range.to_owned(), KeyType::Range),
                 ],
-                Some(ProjectionType::KeysOnly),
+                Some(if include.is_some() {
+                    ProjectionType::Include
+                } else {
+                    ProjectionType::KeysOnly
+                }),
+                include.map(|a| vec![a.to_owned()]).unwrap_or_default(),
             )
         };
         assert_eq!(
-            indexes,
+            indexes_of(&conns),
             [
-                index(schema::INDEX_BY_GROUP, schema::CONN_SHARD, schema::CONN_ID),
+                index(
+                    schema::INDEX_BY_GROUP,
+                    schema::CONN_SHARD,
+                    schema::CONN_ID,
+                    None
+                ),
                 index(
                     schema::INDEX_BY_LEASE,
                     schema::CONN_SHARD,
-                    schema::CONN_LEASE_UNTIL
+                    schema::CONN_LEASE_UNTIL,
+                    None
                 ),
                 index(
                     schema::INDEX_BY_SESSION,
                     schema::CONN_SESSION,
-                    schema::CONN_ID
+                    schema::CONN_ID,
+                    None
                 ),
             ]
+        );
+        let presence = describe(tables.presence.clone()).await;
+        assert_eq!(
+            keys(presence.key_schema()),
+            [(schema::PRESENCE_NAME.to_owned(), KeyType::Hash)]
+        );
+        assert_eq!(
+            indexes_of(&presence),
+            [
+                index(
+                    schema::INDEX_BY_CREATED,
+                    schema::PRESENCE_DIR,
+                    schema::PRESENCE_CREATED_AT,
+                    None
+                ),
+                index(
+                    schema::INDEX_BY_NAME,
+                    schema::PRESENCE_DIR,
+                    schema::PRESENCE_NAME,
+                    Some(schema::PRESENCE_SEQ)
+                ),
+                index(
+                    schema::INDEX_BY_ONLINE,
+                    schema::PRESENCE_ONLINE,
+                    schema::PRESENCE_NAME,
+                    Some(schema::PRESENCE_SEQ)
+                ),
+                index(
+                    schema::INDEX_BY_PENDING,
+                    schema::PRESENCE_PENDING,
+                    schema::PRESENCE_OFFLINE_AT,
+                    None
+                ),
+            ]
+        );
+        let stream = presence.stream_specification().expect("a stream");
+        assert!(stream.stream_enabled());
+        assert_eq!(
+            stream.stream_view_type(),
+            Some(&aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+        );
+        assert!(
+            presence.latest_stream_arn().is_some(),
+            "the stream is the event log"
         );
         for table in [&tables.sessions, &tables.connections] {
             let ttl = client

@@ -64,6 +64,8 @@ async fn setup() -> Setup {
     let store = Arc::new(MemoryStore::new());
     let pusher = Arc::new(RecordingPusher::new());
     let mut config = Config::for_tests();
+    // A disconnect announces at once here; the grace has its own tests.
+    config.offline_grace = std::time::Duration::ZERO;
     config
         .allowed_origins
         .allow("https://pages.example.com")

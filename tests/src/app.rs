@@ -12,8 +12,11 @@ use tokio::task::JoinHandle;
 use crate::redis_server::{redis_url, unique_prefix};
 
 /// Timings short enough for tests: pings every 200 ms, a silent socket is
-/// reaped after 1 s, leases last 1.5 s, the sweep runs every 250 ms.
+/// reaped after 1 s, leases last 1.5 s, the sweep runs every 250 ms, and a
+/// last socket closing announces its user offline at once (no grace
+/// period; the grace tests set their own).
 pub const FAST: &[(&str, &str)] = &[
+    ("ROLLCALL_OFFLINE_GRACE_SECS", "0"),
     ("ROLLCALL_WS_PING_SECS", "0.2"),
     ("ROLLCALL_WS_IDLE_TIMEOUT_SECS", "1"),
     ("ROLLCALL_LEASE_SECS", "1.5"),

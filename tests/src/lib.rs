@@ -21,6 +21,19 @@ pub mod moto;
 pub mod node_process;
 pub mod redis_server;
 
+/// Every user of `store` with their presence, page by page.
+pub async fn all_users(store: &dyn rollcall::store::Store) -> Vec<rollcall::domain::UserPresence> {
+    let mut all: Vec<rollcall::domain::UserPresence> = Vec::new();
+    loop {
+        let after = all.last().map(|u| u.username.clone());
+        let page = store.list_users(after.as_ref(), 1000).await.expect("list");
+        all.extend(page.items);
+        if page.next.is_none() {
+            return all;
+        }
+    }
+}
+
 /// A password every test user can use.
 pub const PASSWORD: &str = "correct horse battery";
 

@@ -69,11 +69,41 @@ pub fn client() -> Option<Client> {
     Some(Client::from_conf(config))
 }
 
+/// A DynamoDB Streams client for the shared moto server, or `None` as
+/// [`endpoint`] says.
+pub fn streams_client() -> Option<aws_sdk_dynamodbstreams::Client> {
+    let url = endpoint()?;
+    let config = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "rollcall-tests",
+        ))
+        .build();
+    Some(aws_sdk_dynamodbstreams::Client::from_conf(config))
+}
+
+/// A store on `tables` of the shared moto server with clients of its own
+/// (the log reader included), or `None` as [`endpoint`] says.
+pub fn store_on(tables: Tables) -> Option<DynamoStore> {
+    Some(DynamoStore::with_streams(
+        client()?,
+        streams_client()?,
+        tables,
+    ))
+}
+
 /// Table names no other test uses.
 pub fn unique_tables() -> Tables {
     let id = crate::unique_name("");
     Tables {
         users: format!("rollcall-test-users-{id}"),
+        presence: format!("rollcall-test-presence-{id}"),
         sessions: format!("rollcall-test-sessions-{id}"),
         connections: format!("rollcall-test-connections-{id}"),
     }
@@ -82,7 +112,7 @@ pub fn unique_tables() -> Tables {
 /// A store on fresh, empty tables (created) in the shared moto server, with
 /// its own client; `None` (after saying `SKIPPED`) without moto.
 pub async fn dynamo_store() -> Option<DynamoStore> {
-    let store = DynamoStore::new(client()?, unique_tables());
+    let store = store_on(unique_tables())?;
     store
         .create_tables()
         .await

@@ -59,9 +59,10 @@ pub struct Config {
     /// `ROLLCALL_HASH_CONCURRENCY` — Argon2 hashes allowed at once (19 MiB
     /// each). Default 4.
     pub hash_concurrency: usize,
-    /// `ROLLCALL_USERS_TABLE`, `ROLLCALL_SESSIONS_TABLE`,
-    /// `ROLLCALL_CONNECTIONS_TABLE` — the DynamoDB tables. Defaults
-    /// `rollcall-users`, `rollcall-sessions`, `rollcall-connections`.
+    /// `ROLLCALL_USERS_TABLE`, `ROLLCALL_PRESENCE_TABLE`,
+    /// `ROLLCALL_SESSIONS_TABLE`, `ROLLCALL_CONNECTIONS_TABLE` — the
+    /// DynamoDB tables. Defaults `rollcall-users`, `rollcall-presence`,
+    /// `rollcall-sessions`, `rollcall-connections`.
     pub tables: Tables,
     /// `ROLLCALL_APIGW_ENDPOINT` — the API Gateway Management API endpoint
     /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`) the
@@ -74,13 +75,25 @@ pub struct Config {
     /// create the DynamoDB tables if missing (emulators, trials; in AWS the
     /// template owns them). Default `false`.
     pub create_tables: bool,
+    /// `ROLLCALL_OFFLINE_GRACE_SECS` — when a user's last connection
+    /// closes, they are announced offline only if none of theirs opens
+    /// within this long (refreshes, blips and rolling restarts do not
+    /// flicker); 0 announces at once. Log out and expired leases are always
+    /// immediate. Default 5.
+    pub offline_grace: Duration,
+    /// `ROLLCALL_EVENT_LOG_MAX` — entries the Redis event log keeps (about;
+    /// a process further behind reloads). Default 100000.
+    pub event_log_max: usize,
 }
 
 /// DynamoDB table names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
-    /// Users (key `username`), also holding per-user connection counts.
+    /// Accounts (key `username`).
     pub users: String,
+    /// Per-user presence: counters, transition numbers, the online and
+    /// pending indexes; its stream is the event log (key `username`).
+    pub presence: String,
     /// Sessions (key `key`, TTL attribute `ttl`).
     pub sessions: String,
     /// Connections (key `id`, TTL attribute `ttl`, indexes `by_group`,
@@ -115,11 +128,14 @@ pub const VARIABLES: &[(&str, Scope)] = &[
     ("ROLLCALL_WS_URL", Scope::Lambda),
     ("ROLLCALL_HASH_CONCURRENCY", Scope::Lambda),
     ("ROLLCALL_USERS_TABLE", Scope::Lambda),
+    ("ROLLCALL_PRESENCE_TABLE", Scope::Lambda),
     ("ROLLCALL_SESSIONS_TABLE", Scope::Lambda),
     ("ROLLCALL_CONNECTIONS_TABLE", Scope::Lambda),
     ("ROLLCALL_APIGW_ENDPOINT", Scope::Lambda),
     ("ROLLCALL_PUSH_CONCURRENCY", Scope::Lambda),
     ("ROLLCALL_CREATE_TABLES", Scope::Local),
+    ("ROLLCALL_OFFLINE_GRACE_SECS", Scope::Lambda),
+    ("ROLLCALL_EVENT_LOG_MAX", Scope::Lambda),
 ];
 
 /// A variable is set to something that cannot be used.
@@ -217,6 +233,8 @@ impl Config {
             hash_concurrency,
             tables: Tables {
                 users: get("ROLLCALL_USERS_TABLE").unwrap_or_else(|| "rollcall-users".into()),
+                presence: get("ROLLCALL_PRESENCE_TABLE")
+                    .unwrap_or_else(|| "rollcall-presence".into()),
                 sessions: get("ROLLCALL_SESSIONS_TABLE")
                     .unwrap_or_else(|| "rollcall-sessions".into()),
                 connections: get("ROLLCALL_CONNECTIONS_TABLE")
@@ -225,6 +243,8 @@ impl Config {
             apigw_endpoint: get("ROLLCALL_APIGW_ENDPOINT"),
             push_concurrency: count("ROLLCALL_PUSH_CONCURRENCY", 64)?,
             create_tables: flag("ROLLCALL_CREATE_TABLES")?,
+            offline_grace: secs("ROLLCALL_OFFLINE_GRACE_SECS", 5)?,
+            event_log_max: count("ROLLCALL_EVENT_LOG_MAX", 100_000)?,
         };
         config.check()?;
         Ok(config)

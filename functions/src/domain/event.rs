@@ -1,20 +1,22 @@
 //! What travels over the WebSocket.
 //!
-//! Server → client: presence events exactly as the Django Channels tutorial
-//! sends them, `{"username": "NAME", "is_logged_in": true}`; every other
-//! message carries a `"type"` (`snapshot`, `pong`). Client → server: optional
-//! `{"type": "ping"}` / `{"type": "snapshot"}`; anything else is ignored.
+//! Server → client: presence events with the Django Channels tutorial's
+//! fields, `{"username": "NAME", "is_logged_in": true}`, plus the user's
+//! transition number `seq`; every other message carries a `"type"`
+//! (`snapshot`, `joined`, `pong`, `logged_out`). Client → server: optional
+//! `{"type": "ping"}` / `{"type": "snapshot", "since": MS}`; anything else is
+//! ignored.
 
 use serde::{Deserialize, Serialize};
 
-use super::Username;
+use super::{Timestamp, Username};
 
 /// One user went online or offline (or, with `is_logged_in: false` and
 /// `seq == 0`, just signed up).
 ///
-/// `seq` is the store's per-user transition counter. It never reaches a
-/// client; fan-out code uses it to drop an event that arrives after a newer
-/// one for the same user, so a user's last state always wins.
+/// `seq` is the store's per-user transition counter: consecutive per user,
+/// odd while online, even while offline. It goes to clients, so that a page
+/// keeps the newest state of each user whichever path delivered it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceEvent {
     /// Whose presence changed.
@@ -27,13 +29,18 @@ pub struct PresenceEvent {
 }
 
 impl PresenceEvent {
-    /// The tutorial's wire form, `{"username":…,"is_logged_in":…}`; the `seq`
-    /// is left out.
+    /// The wire form: `{"username":…,"is_logged_in":…,"seq":…}`.
     pub fn to_json(&self) -> String {
-        json(&UserPresence {
-            username: self.username.clone(),
-            is_logged_in: self.is_logged_in,
-        })
+        json(self)
+    }
+
+    /// The announcement of a new user (offline, no transition yet).
+    pub fn joined(username: Username) -> Self {
+        Self {
+            username,
+            is_logged_in: false,
+            seq: 0,
+        }
     }
 }
 
@@ -42,19 +49,74 @@ impl PresenceEvent {
 pub struct UserPresence {
     /// The user.
     pub username: Username,
-    /// Whether they have at least one open connection.
+    /// Whether they are online (an odd `seq`).
     pub is_logged_in: bool,
+    /// Their transition number (0: never online).
+    #[serde(default)]
+    pub seq: u64,
+}
+
+impl UserPresence {
+    /// A user at transition `seq`: online iff `seq` is odd.
+    pub fn at(username: Username, seq: u64) -> Self {
+        Self {
+            username,
+            is_logged_in: seq % 2 == 1,
+            seq,
+        }
+    }
+}
+
+/// One entry of the store's ordered event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEvent {
+    /// A presence transition (or, with `seq == 0`, never).
+    Presence(PresenceEvent),
+    /// A user signed up.
+    Joined {
+        /// The new user.
+        username: Username,
+        /// When the account was made.
+        created_at: Timestamp,
+    },
+}
+
+impl LogEvent {
+    /// What sockets are sent for this entry.
+    pub fn to_presence(&self) -> PresenceEvent {
+        match self {
+            Self::Presence(e) => e.clone(),
+            Self::Joined { username, .. } => PresenceEvent::joined(username.clone()),
+        }
+    }
 }
 
 /// A message from server to client other than a presence event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
-    /// The whole list, sent first on every (re)connection so the page
-    /// converges to the truth whatever it missed.
+    /// Who is online, sent first on every (re)connection so the page
+    /// converges to the truth whatever it missed. Every user not listed is
+    /// offline.
     Snapshot {
-        /// Every user, sorted by name.
+        /// `true` when the snapshot is delivered in order with the events
+        /// around it (the local server): the page takes it as the truth,
+        /// transition numbers included. `false` (the cloud, where a
+        /// snapshot and an event may cross): the page keeps, per user,
+        /// whichever of the two has the higher `seq`.
+        reset: bool,
+        /// The online users, sorted by name.
         users: Vec<UserPresence>,
+    },
+    /// Users who signed up after the time the client gave (`since`), so a
+    /// page that was disconnected meanwhile lists them.
+    Joined {
+        /// Their names, oldest first (each is offline unless the snapshot
+        /// lists them).
+        users: Vec<Username>,
+        /// More signed up than one message carries: the page reloads its
+        /// list.
+        truncated: bool,
     },
     /// Reply to a client `ping`.
     Pong,
@@ -73,8 +135,13 @@ impl ServerMessage {
 pub enum ClientMessage {
     /// Keep-alive; refreshes the connection's lease.
     Ping,
-    /// Ask for a fresh snapshot.
-    Snapshot,
+    /// Ask for a fresh snapshot (and the users who joined after `since`,
+    /// milliseconds since the epoch, if given).
+    Snapshot {
+        /// The time of the client's list.
+        #[serde(default)]
+        since: Option<u64>,
+    },
 }
 
 impl ClientMessage {
@@ -98,28 +165,48 @@ mod tests {
     }
 
     #[test]
-    fn presence_events_have_exactly_the_tutorial_shape() {
+    fn presence_events_keep_the_tutorial_fields_and_add_the_transition_number() {
         let e = PresenceEvent {
             username: name("josé"),
             is_logged_in: true,
             seq: 7,
         };
-        assert_eq!(e.to_json(), r#"{"username":"josé","is_logged_in":true}"#);
+        assert_eq!(
+            e.to_json(),
+            r#"{"username":"josé","is_logged_in":true,"seq":7}"#
+        );
+        assert_eq!(
+            PresenceEvent::joined(name("a")).to_json(),
+            r#"{"username":"a","is_logged_in":false,"seq":0}"#
+        );
     }
 
     #[test]
     fn other_messages_carry_a_type() {
         let s = ServerMessage::Snapshot {
-            users: vec![UserPresence {
-                username: name("a.b"),
-                is_logged_in: false,
-            }],
+            reset: true,
+            users: vec![UserPresence::at(name("a.b"), 3)],
         };
         assert_eq!(
             s.to_json(),
-            r#"{"type":"snapshot","users":[{"username":"a.b","is_logged_in":false}]}"#
+            r#"{"type":"snapshot","reset":true,"users":[{"username":"a.b","is_logged_in":true,"seq":3}]}"#
+        );
+        let j = ServerMessage::Joined {
+            users: vec![name("n")],
+            truncated: false,
+        };
+        assert_eq!(
+            j.to_json(),
+            r#"{"type":"joined","users":["n"],"truncated":false}"#
         );
         assert_eq!(ServerMessage::Pong.to_json(), r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn online_is_an_odd_transition_number() {
+        assert!(!UserPresence::at(name("a"), 0).is_logged_in);
+        assert!(UserPresence::at(name("a"), 1).is_logged_in);
+        assert!(!UserPresence::at(name("a"), 2).is_logged_in);
     }
 
     #[test]
@@ -130,13 +217,19 @@ mod tests {
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"snapshot"}"#),
-            Some(ClientMessage::Snapshot)
+            Some(ClientMessage::Snapshot { since: None })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"snapshot","since":17}"#),
+            Some(ClientMessage::Snapshot { since: Some(17) })
         );
         for junk in [
             "",
             "ping",
             "{}",
             r#"{"type":"drop_tables"}"#,
+            r#"{"type":"snapshot","since":-1}"#,
+            r#"{"type":"snapshot","since":"x"}"#,
             "[1,2]",
             "\u{0}",
         ] {

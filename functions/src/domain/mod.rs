@@ -7,7 +7,7 @@
 //!   that the store keeps.
 //! * [`ConnectionId`] — an API Gateway or local WebSocket connection id.
 //! * [`PresenceEvent`], [`UserPresence`], [`ServerMessage`] — what the server
-//!   says to sockets.
+//!   says to sockets; [`LogEvent`] — an entry of the store's event log.
 //! * [`Timestamp`] — milliseconds since the Unix epoch.
 
 mod connection;
@@ -18,7 +18,7 @@ mod time;
 mod username;
 
 pub use connection::{ConnectionId, ConnectionIdError};
-pub use event::{ClientMessage, PresenceEvent, ServerMessage, UserPresence};
+pub use event::{ClientMessage, LogEvent, PresenceEvent, ServerMessage, UserPresence};
 pub use password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, PasswordError};
 pub use session::{SessionKey, SessionToken, SessionTokenError};
 pub use time::Timestamp;

@@ -1,21 +1,26 @@
 //! The list: `GET /` (page), `GET /api/users` (JSON) and `GET /healthz`.
 
-use http::StatusCode;
+use http::header::LINK;
+use http::{HeaderValue, StatusCode};
 
 use super::auth;
 use super::respond::{self, Request, Response};
 use crate::context::AppContext;
+use crate::domain::{Timestamp, UserPresence, Username};
 use crate::error::AppError;
-use crate::pages::HomePage;
+use crate::pages::{HomePage, UserRows};
 
 /// `GET /`: every user with their status, plus the script that keeps it
-/// live. Without a session: 302 to `/log_in/?next=/`.
+/// live. Without a session: 302 to `/log_in/?next=/`. The list comes from
+/// [`AppContext::presence`] (on the local server: rendered once per change
+/// and shared by every page load).
 #[tracing::instrument(skip_all)]
 pub async fn page(ctx: &AppContext, req: &Request) -> Result<Response, AppError> {
     let Some(me) = auth::from_cookie(ctx, req.headers()).await? else {
         return Ok(respond::redirect("/log_in/?next=/"));
     };
-    let users = ctx.store.list_presence().await?;
+    let rendered_at = Timestamp::now();
+    let rows = ctx.presence.rows(&render_rows).await?;
     let (secret, new) = auth::csrf_secret(req.headers());
     let csrf = secret.form_token();
     let ws_url = ctx.config.ws_url.as_deref().unwrap_or("");
@@ -29,7 +34,8 @@ pub async fn page(ctx: &AppContext, req: &Request) -> Result<Response, AppError>
     let page = HomePage {
         me: me.username.as_str(),
         csrf: &csrf,
-        users: &users,
+        rows: &rows,
+        since: rendered_at.as_millis(),
         ws_url,
         ws_token,
         ping_ms: u64::try_from(ctx.config.client_ping_interval.as_millis()).unwrap_or(u64::MAX),
@@ -43,6 +49,11 @@ pub async fn page(ctx: &AppContext, req: &Request) -> Result<Response, AppError>
     } else {
         r
     })
+}
+
+/// The list's `<li>` rows (askama escapes every name).
+fn render_rows(users: &[UserPresence]) -> String {
+    askama::Template::render(&UserRows { users }).unwrap_or_default()
 }
 
 /// The page's CSP, allowing a WebSocket on another origin when configured.
@@ -68,8 +79,16 @@ fn csp_for(ws_url: &str) -> String {
     }
 }
 
-/// `GET /api/users` (bearer token or session cookie): 200
-/// `[{"username", "is_logged_in"}, …]`, or 401.
+/// Users per `GET /api/users` page unless `limit` says otherwise.
+pub const USERS_PAGE: usize = 1000;
+/// Largest `limit` of `GET /api/users`.
+pub const MAX_USERS_PAGE: usize = 5000;
+
+/// `GET /api/users[?after=NAME][&limit=N]` (bearer token or session
+/// cookie): 200 `[{"username", "is_logged_in", "seq"}, …]` by name, at most
+/// `limit` (default [`USERS_PAGE`], at most [`MAX_USERS_PAGE`]); when more
+/// follow, a `Link: </api/users?after=LAST&limit=N>; rel="next"` header.
+/// 401 without a session, 400 for a bad `after` or `limit`.
 pub async fn api_users(ctx: &AppContext, req: &Request) -> Result<Response, AppError> {
     let who = match auth::from_bearer(ctx, req.headers()).await? {
         Some(who) => Some(who),
@@ -80,10 +99,36 @@ pub async fn api_users(ctx: &AppContext, req: &Request) -> Result<Response, AppE
             "Log in first: a bearer token or session cookie is required.",
         ));
     }
-    Ok(respond::json(
-        StatusCode::OK,
-        &ctx.store.list_presence().await?,
-    ))
+    let query = req.uri().query();
+    let after = match respond::query_param(query, "after") {
+        None => None,
+        Some(a) => Some(
+            Username::parse(&a)
+                .map_err(|_| AppError::BadRequest("after: not a username".into()))?,
+        ),
+    };
+    let limit = match respond::query_param(query, "limit") {
+        None => USERS_PAGE,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_USERS_PAGE).contains(n))
+            .ok_or_else(|| {
+                AppError::BadRequest(format!("limit: a whole number from 1 to {MAX_USERS_PAGE}"))
+            })?,
+    };
+    let page = ctx.presence.users_page(after.as_ref(), limit).await?;
+    let mut r = respond::json(StatusCode::OK, &page.items);
+    if let Some(last) = page.next {
+        let next = form_urlencoded::Serializer::new(String::new())
+            .append_pair("after", &last)
+            .append_pair("limit", &limit.to_string())
+            .finish();
+        if let Ok(v) = HeaderValue::from_str(&format!("</api/users?{next}>; rel=\"next\"")) {
+            r.headers_mut().insert(LINK, v);
+        }
+    }
+    Ok(r)
 }
 
 /// `GET /healthz`: 200 `{"status":"ok"}` if the store answers, else 503.

@@ -1,7 +1,7 @@
 //! Sign up: `GET/POST /sign_up/` (form) and `POST /api/sign_up` (JSON).
 //!
-//! A new user is announced as `{"username": NAME, "is_logged_in": false}` so
-//! pages that are already open append them.
+//! A new user is announced as `{"username": NAME, "is_logged_in": false,
+//! "seq": 0}` so pages that are already open append them.
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -117,12 +117,11 @@ async fn register(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user = %username, "signed up");
-    let announcement = PresenceEvent {
-        username: username.clone(),
-        is_logged_in: false,
-        seq: 0,
-    };
-    if let Err(e) = ctx.pusher.broadcast(&announcement, None).await {
+    // The store logged the sign-up; without a log follower, say it here.
+    if let Err(e) = ctx
+        .announce(&PresenceEvent::joined(username.clone()), None)
+        .await
+    {
         // The user exists; open pages will still see them on their next
         // snapshot, so this is not worth failing the sign-up for.
         tracing::warn!(error = %e, "could not announce a new user");

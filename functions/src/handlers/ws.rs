@@ -3,22 +3,28 @@
 //!
 //! 1. [`authorize`] — before any upgrade: a session (cookie or `?token=`)
 //!    and an allowed `Origin`, else 401/403.
-//! 2. [`connect`] — registers the connection in the `users` group and
-//!    announces the user if it is their first.
+//! 2. [`connect`] — registers the connection in the `users` group; the
+//!    user's first makes them online.
 //! 3. [`default`] — a client message: `ping` renews the lease, `snapshot`
-//!    asks for the list; anything else is ignored.
-//! 4. [`disconnect`] — unregisters and announces the user offline if it was
-//!    their last connection.
+//!    asks for who is online; anything else is ignored.
+//! 4. [`disconnect`] — unregisters; after the user's last connection they
+//!    go offline once the grace period passes with none back.
+//!
+//! The store logs each transition with the change itself; who announces it
+//! to sockets is [`AppContext::announce`]'s business.
 
 use http::HeaderMap;
 
 use super::auth::{self, Authenticated};
 use super::respond;
 use crate::context::AppContext;
-use crate::domain::{ClientMessage, ConnectionId, ServerMessage, SessionToken, Timestamp};
+use crate::domain::{
+    ClientMessage, ConnectionId, PresenceEvent, ServerMessage, SessionToken, Timestamp,
+};
 use crate::error::AppError;
+use crate::presence::MAX_JOINED;
 use crate::security::origin::OriginVerdict;
-use crate::store::{ConnectionRecord, RemoveIf};
+use crate::store::{ConnectionRecord, Offline, RemoveIf};
 
 /// Largest client message accepted; bigger ones close the socket.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4096;
@@ -56,15 +62,17 @@ pub async fn authorize(
     who.ok_or(AppError::Unauthorized("Log in first."))
 }
 
-/// Registers connection `id` for `who` and announces them if this is their
-/// first connection. Fails with 401 if the session ended meanwhile (a log
-/// out racing this connect); the connection is then unregistered again.
+/// Registers connection `id` for `who`; returns the "online" event if this
+/// is their first connection (announced by whoever announces, see
+/// [`AppContext::announce`]). Fails with 401 if the session ended meanwhile
+/// (a log out racing this connect); the connection is then unregistered
+/// again. A connect that fails after registering undoes its registration.
 #[tracing::instrument(skip_all, fields(conn = %id))]
 pub async fn connect(
     ctx: &AppContext,
     id: &ConnectionId,
     who: &Authenticated,
-) -> Result<(), AppError> {
+) -> Result<Option<PresenceEvent>, AppError> {
     let now = Timestamp::now();
     let record = ConnectionRecord {
         id: id.clone(),
@@ -72,32 +80,61 @@ pub async fn connect(
         session: who.session.clone(),
         lease_until: now.plus(ctx.config.lease),
     };
-    if let Some(online) = ctx.store.add_connection(&record).await? {
-        // Every *other* connection: the newcomer's snapshot already shows it
-        // online, and API Gateway cannot post to it during `$connect`.
-        ctx.pusher.broadcast(&online, Some(id)).await?;
+    let online = ctx.store.add_connection(&record).await?;
+    let checked = async {
+        if let Some(online) = &online {
+            // Every *other* connection: the newcomer's snapshot already
+            // shows it online, and API Gateway cannot post to it during
+            // `$connect`.
+            ctx.announce(online, Some(id)).await?;
+        }
+        let session = ctx
+            .store
+            .find_session(&who.session, Timestamp::now())
+            .await?;
+        Ok::<_, AppError>(session.is_some())
+    };
+    match checked.await {
+        Ok(true) => Ok(online),
+        Ok(false) => {
+            end(ctx, id, Offline::Now).await?;
+            Err(AppError::Unauthorized("Session ended."))
+        }
+        Err(e) => {
+            // Undo, so no ghost stays online; the lease would end it anyway.
+            if let Err(undo) = end(ctx, id, Offline::Now).await {
+                tracing::warn!(error = %undo, "could not undo a failed connect");
+            }
+            Err(e)
+        }
     }
-    if ctx
-        .store
-        .find_session(&who.session, Timestamp::now())
-        .await?
-        .is_none()
-    {
-        disconnect(ctx, id).await?;
-        return Err(AppError::Unauthorized("Session ended."));
-    }
-    Ok(())
 }
 
-/// Unregisters connection `id` (closed, timed out, gone) and announces the
-/// user offline if it was their last. Unknown ids are fine: a log out or
-/// the sweep may have removed it already.
+/// Unregisters connection `id` (closed, timed out, gone). If it was its
+/// user's last, they are announced offline after the grace period
+/// (`ROLLCALL_OFFLINE_GRACE_SECS`) unless a connection of theirs opens
+/// meanwhile. Unknown ids are fine: a log out or the sweep may have removed
+/// it already.
 #[tracing::instrument(skip_all, fields(conn = %id))]
 pub async fn disconnect(ctx: &AppContext, id: &ConnectionId) -> Result<(), AppError> {
-    if let Some(removed) = ctx.store.remove_connection(id, RemoveIf::Always).await?
-        && let Some(offline) = removed.went_offline
+    let grace = ctx.config.offline_grace;
+    let offline = if grace.is_zero() {
+        Offline::Now
+    } else {
+        Offline::After(Timestamp::now().plus(grace))
+    };
+    end(ctx, id, offline).await
+}
+
+/// Unregisters `id`, announcing an immediate offline transition.
+async fn end(ctx: &AppContext, id: &ConnectionId, offline: Offline) -> Result<(), AppError> {
+    if let Some(removed) = ctx
+        .store
+        .remove_connection(id, RemoveIf::Always, offline)
+        .await?
+        && let Some(event) = removed.went_offline
     {
-        ctx.pusher.broadcast(&offline, Some(id)).await?;
+        ctx.announce(&event, Some(id)).await?;
     }
     Ok(())
 }
@@ -109,10 +146,14 @@ pub enum Reply {
     Nothing,
     /// Send this message back.
     Send(ServerMessage),
-    /// Send a snapshot of the list. The transport builds it with
-    /// [`snapshot`] at the point where its ordering with presence events is
-    /// right (the local server reads it in the socket's send loop).
-    Snapshot,
+    /// Send a snapshot (and the users who joined after `since`). The
+    /// transport builds it where its ordering with presence events is right
+    /// (the local server: from its view, in the socket's queue; the cloud:
+    /// [`snapshot`]).
+    Snapshot {
+        /// The time of the client's list, if it said.
+        since: Option<Timestamp>,
+    },
     /// The connection is no longer registered (its lease was swept): close
     /// it so the client reconnects, re-registers and resynchronises.
     Close,
@@ -137,14 +178,38 @@ pub async fn default(ctx: &AppContext, id: &ConnectionId, text: &str) -> Result<
                 Reply::Close
             })
         }
-        Some(ClientMessage::Snapshot) => Ok(Reply::Snapshot),
+        Some(ClientMessage::Snapshot { since }) => Ok(Reply::Snapshot {
+            since: since.map(Timestamp::from_millis),
+        }),
         None => Ok(Reply::Nothing),
     }
 }
 
-/// The whole list as a `{"type":"snapshot"}` message.
-pub async fn snapshot(ctx: &AppContext) -> Result<ServerMessage, AppError> {
-    Ok(ServerMessage::Snapshot {
-        users: ctx.store.list_presence().await?,
-    })
+/// The snapshot of who is online from [`AppContext::presence`], then, if
+/// `since` is given and anyone joined after it, the `joined` message.
+pub async fn snapshot(
+    ctx: &AppContext,
+    since: Option<Timestamp>,
+) -> Result<Vec<ServerMessage>, AppError> {
+    let mut out = vec![ServerMessage::Snapshot {
+        reset: ctx.presence.ordered(),
+        users: ctx.presence.online().await?,
+    }];
+    if let Some(joined) = joined(ctx, since).await? {
+        out.push(joined);
+    }
+    Ok(out)
+}
+
+/// The `joined` message for a client whose list is from `since`, if anyone
+/// joined after it.
+pub async fn joined(
+    ctx: &AppContext,
+    since: Option<Timestamp>,
+) -> Result<Option<ServerMessage>, AppError> {
+    let Some(since) = since else {
+        return Ok(None);
+    };
+    let (users, truncated) = ctx.presence.joined_since(since, MAX_JOINED).await?;
+    Ok((!users.is_empty()).then_some(ServerMessage::Joined { users, truncated }))
 }

@@ -26,7 +26,7 @@ use futures_util::stream;
 
 use super::{CloseReason, PushError, Pusher};
 use crate::domain::{ConnectionId, PresenceEvent, Timestamp};
-use crate::store::{RemoveIf, Store};
+use crate::store::{Offline, RemoveIf, Store};
 
 /// Group members fetched per page.
 const PAGE: usize = 500;
@@ -109,7 +109,7 @@ impl ApiGwPusher {
             tracing::info!(conn = %id, "connection gone (410): unregistering it");
             let removed = self
                 .store
-                .remove_connection(id, RemoveIf::ExpiredAt(cutoff))
+                .remove_connection(id, RemoveIf::ExpiredAt(cutoff), Offline::Now)
                 .await
                 .map_err(PushError::new)?;
             offline.extend(removed.and_then(|r| r.went_offline));

@@ -1,11 +1,20 @@
 //! The storage interface and its backends.
 //!
 //! One trait, [`Store`], holds users, sessions, connections, the `users`
-//! group's membership and per-user connection counts. Presence transitions
-//! are the store's job because only the store can make them atomic:
-//! [`Store::add_connection`] reports the 0→1 transition and
-//! [`Store::remove_connection`] the 1→0 one, each exactly once however many
-//! processes or Lambdas race.
+//! group's membership, per-user connection counts and transition numbers,
+//! and **the ordered event log** of presence transitions and sign-ups.
+//! Presence transitions are the store's job because only the store can make
+//! them atomic: [`Store::add_connection`] reports the 0→1 transition,
+//! [`Store::remove_connection`], [`Store::settle_offline`] and
+//! [`Store::offline_now`] the 1→0 one, each exactly once however many
+//! processes or Lambdas race, and each appends its event to the log **in the
+//! same atomic step**, so a process dying right after a change loses nothing.
+//!
+//! The log is what every process's presence view tails
+//! ([`Store::read_log`]), starting from a consistent cut
+//! ([`Store::online_users`]); a backend that lost or rewound entries (trimmed
+//! past a slow reader, restarted empty or from an older file) answers
+//! [`LogRead::Gap`] and the reader starts again from a new cut.
 //!
 //! Backends: [`memory::MemoryStore`] (always), [`redis::RedisStore`]
 //! (feature `redis`), [`dynamodb::DynamoStore`] (feature `dynamodb`). Every
@@ -13,11 +22,15 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp, UserPresence, Username};
+use crate::domain::{
+    ConnectionId, LogEvent, PresenceEvent, SessionKey, Timestamp, UserPresence, Username,
+};
 
 pub mod conformance;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+mod open;
+pub use open::open;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -64,8 +77,12 @@ pub struct Removed {
     pub username: Username,
     /// The connection's session.
     pub session: SessionKey,
-    /// `Some` when this was the user's last connection: the 1→0 transition.
+    /// `Some` when this was the user's last connection and they went
+    /// offline at once (the 1→0 transition).
     pub went_offline: Option<PresenceEvent>,
+    /// This was the user's last connection and their offline announcement
+    /// waits for the grace period ([`Offline::After`]).
+    pub grace_started: bool,
 }
 
 /// When [`Store::remove_connection`] may remove.
@@ -76,6 +93,47 @@ pub enum RemoveIf {
     /// Only if its lease ended at or before this time (the sweep), so a
     /// renewal that raced the sweep wins.
     ExpiredAt(Timestamp),
+}
+
+/// What happens when a user's last connection goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offline {
+    /// They go offline now (log out, an expired lease, a dead connection).
+    Now,
+    /// They stay online until this deadline, and go offline then
+    /// ([`Store::settle_offline`]) unless a connection of theirs opened
+    /// meanwhile (a refresh, a blip, a rolling restart).
+    After(Timestamp),
+}
+
+/// A position in the event log, opaque outside the backend that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCursor(pub String);
+
+/// Who is online, and the log position they are as of: nothing before the
+/// cursor is missing from `users`, nothing after it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnlineCut {
+    /// Every online user with their (odd) transition number, sorted by name.
+    pub users: Vec<UserPresence>,
+    /// Read the log from here.
+    pub cursor: LogCursor,
+}
+
+/// What [`Store::read_log`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogRead {
+    /// The entries after the cursor, in log order (possibly none), and the
+    /// cursor to read from next.
+    Entries {
+        /// The entries.
+        events: Vec<LogEvent>,
+        /// Where the next read starts.
+        cursor: LogCursor,
+    },
+    /// Entries after the cursor are gone (trimmed, or the backend restarted
+    /// empty or rewound): take a new [`Store::online_users`] cut.
+    Gap,
 }
 
 /// One page of a listing; `next` is the cursor for the following page.
@@ -113,17 +171,27 @@ impl StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything rollcall keeps. Implementations must be linearizable per
-/// operation; the presence operations must be atomic across processes.
+/// operation; the presence operations must be atomic across processes, and
+/// each must append its event to the log in the same atomic step.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Adds a user; [`StoreError::Conflict`] if the name is taken.
+    /// Adds a user and logs [`LogEvent::Joined`]; [`StoreError::Conflict`]
+    /// if the name is taken.
     async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
 
     /// Looks a user up by (normalised) name.
     async fn find_user(&self, username: &Username) -> StoreResult<Option<UserRecord>>;
 
-    /// Every user, sorted by name, each online iff they have a connection.
-    async fn list_presence(&self) -> StoreResult<Vec<UserPresence>>;
+    /// Users by name after `after`, at most `limit`, with their presence
+    /// (no password hashes). `next` is the last name when more follow.
+    async fn list_users(
+        &self,
+        after: Option<&Username>,
+        limit: usize,
+    ) -> StoreResult<Page<UserPresence>>;
+
+    /// Up to `limit` users created after `since`, oldest first.
+    async fn joined_since(&self, since: Timestamp, limit: usize) -> StoreResult<Vec<Username>>;
 
     /// Saves a new session.
     async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
@@ -138,19 +206,33 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a session; `false` if there was none.
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool>;
 
-    /// Registers a connection in the `users` group. Returns the "online"
-    /// event iff this is the user's first connection (0→1). Adding an id that
-    /// is already registered only renews its lease.
+    /// Registers a connection in the `users` group and cancels any pending
+    /// offline of its user. Returns (and logs) the "online" event iff the
+    /// user was offline (0→1). Adding an id that is already registered only
+    /// renews its lease.
     async fn add_connection(&self, conn: &ConnectionRecord) -> StoreResult<Option<PresenceEvent>>;
 
     /// Unregisters a connection. `None` if it was not registered (or, with
-    /// [`RemoveIf::ExpiredAt`], its lease is still running); otherwise what was
-    /// removed, with the "offline" event iff it was the user's last (1→0).
+    /// [`RemoveIf::ExpiredAt`], its lease is still running); otherwise what
+    /// was removed. If it was the user's last connection, they go offline
+    /// as `offline` says: now (the event is returned and logged) or after a
+    /// grace period.
     async fn remove_connection(
         &self,
         id: &ConnectionId,
         condition: RemoveIf,
+        offline: Offline,
     ) -> StoreResult<Option<Removed>>;
+
+    /// Takes offline (and logs) up to `limit` users whose grace period
+    /// ended at or before `now` with no connection back.
+    async fn settle_offline(&self, now: Timestamp, limit: usize)
+    -> StoreResult<Vec<PresenceEvent>>;
+
+    /// Takes `user` offline now (and logs it) if they have no connection
+    /// left but are still shown online (a pending grace period): log out
+    /// is immediate.
+    async fn offline_now(&self, user: &Username) -> StoreResult<Option<PresenceEvent>>;
 
     /// Extends the leases of `ids` to `until` (never shortens one). Returns
     /// the ids that are not registered (already swept or removed).
@@ -177,6 +259,19 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<ConnectionId>>;
+
+    /// Who is online now, and the log position that is as of (one
+    /// consistent read, O(online users)).
+    async fn online_users(&self) -> StoreResult<OnlineCut>;
+
+    /// Up to `max` log entries after `after`, waiting up to `wait` for the
+    /// first if there is none yet.
+    async fn read_log(
+        &self,
+        after: &LogCursor,
+        max: usize,
+        wait: std::time::Duration,
+    ) -> StoreResult<LogRead>;
 
     /// Cheap liveness check of the backend (for `/healthz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -3,13 +3,8 @@
 //! (`ROLLCALL_*`, `AWS_ENDPOINT_URL` for DynamoDB on an emulator).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use rollcall::config::{Config, StoreChoice};
-use rollcall::store::Store;
-use rollcall::store::dynamodb::DynamoStore;
-use rollcall::store::memory::MemoryStore;
-use rollcall::store::redis::RedisStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -88,42 +83,26 @@ pub async fn run() -> ExitCode {
     let opts = GatewayOptions::default();
     configure(&mut config, http_addr, ws_addr, &opts.stage);
     let mut _dev_redis = None;
-    let store: Arc<dyn Store> = match &config.store {
-        StoreChoice::Memory => Arc::new(MemoryStore::new()),
-        StoreChoice::Redis(url) => match RedisStore::connect(url, &config.redis_prefix).await {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                eprintln!("rollcall-gateway: {e}");
-                return ExitCode::from(1);
-            }
-        },
-        StoreChoice::DynamoDb => {
-            let store = DynamoStore::from_env(config.tables.clone()).await;
-            if config.create_tables
-                && let Err(e) = store.create_tables().await
-            {
-                eprintln!("rollcall-gateway: DynamoDB tables: {e}");
-                return ExitCode::from(1);
-            }
-            Arc::new(store)
-        }
+    let choice = match &config.store {
         StoreChoice::Auto => match DevRedis::start().await {
             Ok(r) => {
                 let url = r.url().to_owned();
                 _dev_redis = Some(r);
-                match RedisStore::connect(&url, &config.redis_prefix).await {
-                    Ok(s) => Arc::new(s),
-                    Err(e) => {
-                        eprintln!("rollcall-gateway: {e}");
-                        return ExitCode::from(1);
-                    }
-                }
+                StoreChoice::Redis(url)
             }
             Err(e) => {
                 eprintln!("rollcall-gateway: {e}");
                 return ExitCode::from(1);
             }
         },
+        other => other.clone(),
+    };
+    let store = match rollcall::store::open(&choice, &config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rollcall-gateway: {e}");
+            return ExitCode::from(1);
+        }
     };
     let ctx = match rollcall::lambda::context_with(config, store, &local_sdk_config()) {
         Ok(c) => c,

@@ -1,40 +1,27 @@
 //! [`Hub`]: this process's open sockets, and the fan-out to them.
 //!
-//! Every event reaches the hub once per process (straight from the handler
-//! with the memory store, through Redis pub/sub otherwise). The hub
-//! serialises it once and hands each socket a clone of the same bytes
+//! The hub only knows sockets. Every presence event reaches this process
+//! once, from its log follower ([`crate::feed`]), already serialised by the
+//! presence view; the hub hands each socket a clone of the same bytes
 //! (`Utf8Bytes` is reference-counted): no per-socket allocation beyond the
-//! queue slot, no per-socket Redis traffic, and the registry lock is a plain
-//! `RwLock` never held across an `.await`.
-//!
-//! Events for one user carry the store's transition number (consecutive per
-//! user). Publishes from two processes can cross on the way, so the hub puts
-//! each user's events back in order: it delivers transition *n + 1* right
-//! after *n*, holds one that arrives early until the gap fills (or
-//! [`REORDER_HOLD`] passes: a publish that failed), and drops duplicates and
-//! stale ones. Every socket thus sees a user's transitions once, in order.
+//! queue slot, no per-socket store traffic, and the registry lock is a plain
+//! `RwLock` never held across an `.await`. Order per user is the log's
+//! order, so the hub does no reordering of its own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
 use rollcall::domain::ConnectionId;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Announcement, BusMessage};
-
-mod order;
-use order::Order;
+use crate::bus::BusMessage;
 
 /// Events a socket may have queued before it counts as too slow and is
 /// closed (it reconnects and resynchronises from a snapshot).
 pub const QUEUE_CAPACITY: usize = 256;
-
-/// How long an early event waits for the ones before it.
-pub const REORDER_HOLD: Duration = Duration::from_millis(500);
 
 /// WebSocket close codes rollcall uses.
 pub mod close {
@@ -52,14 +39,9 @@ pub mod close {
     pub const LAGGING: u16 = 4008;
 }
 
-/// What a socket's send loop is asked to send.
+/// What a socket's send loop is asked to send: a ready text frame.
 #[derive(Debug, Clone)]
-pub enum Outbound {
-    /// A ready text frame.
-    Frame(Utf8Bytes),
-    /// Read a snapshot now and send it (ordered with the frames around it).
-    Snapshot,
-}
+pub struct Outbound(pub Utf8Bytes);
 
 /// The hub's handle on one socket.
 struct Slot {
@@ -96,7 +78,6 @@ impl Registration {
 #[derive(Default)]
 pub struct Hub {
     sockets: RwLock<HashMap<ConnectionId, Slot>>,
-    order: Mutex<Order>,
     /// Parent of every socket's token: cancelling it closes them all.
     shutdown: CancellationToken,
 }
@@ -107,9 +88,11 @@ impl Hub {
         Arc::new(Self::default())
     }
 
-    /// Adds a socket; from now on it receives every event.
-    pub fn register(&self, id: &ConnectionId) -> Registration {
+    /// Adds a socket whose queue starts with `first` (its snapshot); from
+    /// now on it receives every event.
+    pub fn register(&self, id: &ConnectionId, first: Utf8Bytes) -> Registration {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let _ = tx.try_send(Outbound(first));
         let cancel = self.shutdown.child_token();
         let code = Arc::new(AtomicU16::new(close::GOING_AWAY));
         let slot = Slot {
@@ -162,63 +145,29 @@ impl Hub {
         }
     }
 
-    /// Asks every socket for a fresh snapshot (after events may have been
-    /// missed, e.g. the pub/sub connection dropped).
-    pub fn resync(&self) {
-        self.each(|| Outbound::Snapshot);
-    }
-
-    /// Acts on a bus message.
-    pub fn deliver(&self, msg: BusMessage) {
-        match msg {
-            BusMessage::Presence(announcement) => {
-                let ready = self.order().accept(announcement, Instant::now());
-                self.fan_out(ready);
-            }
-            BusMessage::Send { id, text } => {
-                if let Some(slot) = self.read().get(&id) {
-                    let _ = slot.tx.try_send(Outbound::Frame(Utf8Bytes::from(text)));
-                }
-            }
-            BusMessage::Close { ids, code } => self.close(&ids, code),
-        }
-    }
-
-    /// Delivers events held longer than [`REORDER_HOLD`] (their
-    /// predecessors are not coming). Called periodically by the node.
-    pub fn flush_overdue(&self) {
-        let ready = self.order().overdue(Instant::now());
-        self.fan_out(ready);
-    }
-
-    fn fan_out(&self, announcements: Vec<Announcement>) {
-        for a in announcements {
-            let frame = Utf8Bytes::from(a.event.to_json());
-            self.each_but(a.except.as_ref(), || Outbound::Frame(frame.clone()));
-        }
-    }
-
-    fn order(&self) -> std::sync::MutexGuard<'_, Order> {
-        self.order.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues `make()` on every socket; a socket whose queue is full is
+    /// Queues `frame` on every socket; a socket whose queue is full is
     /// closed as lagging rather than silently missing events.
-    fn each(&self, make: impl Fn() -> Outbound) {
-        self.each_but(None, make);
-    }
-
-    /// [`Hub::each`], skipping `except`.
-    fn each_but(&self, except: Option<&ConnectionId>, make: impl Fn() -> Outbound) {
+    pub fn fan_out(&self, frame: &Utf8Bytes) {
         let sockets = self.read();
-        for (id, slot) in sockets.iter() {
-            if Some(id) == except {
-                continue;
-            }
-            if let Err(mpsc::error::TrySendError::Full(_)) = slot.tx.try_send(make()) {
+        for slot in sockets.values() {
+            if let Err(mpsc::error::TrySendError::Full(_)) =
+                slot.tx.try_send(Outbound(frame.clone()))
+            {
                 slot.code.store(close::LAGGING, Ordering::Relaxed);
                 slot.cancel.cancel();
             }
+        }
+    }
+
+    /// Acts on a bus message (one socket's text, or closes).
+    pub fn deliver(&self, msg: BusMessage) {
+        match msg {
+            BusMessage::Send { id, text } => {
+                if let Some(slot) = self.read().get(&id) {
+                    let _ = slot.tx.try_send(Outbound(Utf8Bytes::from(text)));
+                }
+            }
+            BusMessage::Close { ids, code } => self.close(&ids, code),
         }
     }
 

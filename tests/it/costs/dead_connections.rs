@@ -71,7 +71,7 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
             ("TransactWriteItems [Delete connections, Update users]", 1),
         ])
     );
-    let users = cloud.ctx.store.list_presence().await.expect("list");
+    let users = rollcall_tests::all_users(&*cloud.ctx.store).await;
     assert!(
         users
             .iter()
@@ -195,10 +195,10 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
 
     // What every minute costs when nothing expired.
     let m = cloud.mark();
-    let removed = rollcall::handlers::sweep::sweep(&cloud.ctx, Timestamp::from_millis(0))
+    let swept = rollcall::handlers::sweep::sweep(&cloud.ctx, Timestamp::from_millis(0))
         .await
         .expect("sweep");
-    assert_eq!(removed, 0);
+    assert_eq!(swept.removed, 0);
     let idle = cloud.settle(&m, |_| true).await;
     assert_eq!(
         shape(&cloud, &idle),

@@ -27,7 +27,7 @@ fn errors_of(html: &str, field: &str) -> Vec<String> {
 }
 
 async fn stored_names(app: &rollcall_tests::app::TestApp) -> Vec<String> {
-    let list = app.ctx.store.list_presence().await.expect("list");
+    let list = rollcall_tests::all_users(&*app.ctx.store).await;
     list.into_iter()
         .map(|u| u.username.as_str().to_owned())
         .collect()

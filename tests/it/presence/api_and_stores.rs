@@ -90,7 +90,7 @@ async fn the_json_api_and_token_sockets_work_end_to_end() {
     assert!(
         list.as_array()
             .expect("array")
-            .contains(&json!({"username": name, "is_logged_in": false}))
+            .contains(&json!({"username": name, "is_logged_in": false, "seq": 0}))
     );
 
     // A programmatic client: token, no cookie, no Origin.
@@ -162,7 +162,7 @@ async fn stopping_the_server_closes_sockets_and_takes_their_users_offline() {
     let store = app.ctx.store.clone();
     app.stop().await;
     assert_eq!(tab.expect_closed(Duration::from_secs(5)).await, Some(1001));
-    let list = store.list_presence().await.expect("list");
+    let list = rollcall_tests::all_users(&*store).await;
     assert!(list.iter().all(|u| !u.is_logged_in), "{list:?}");
 }
 

@@ -54,9 +54,13 @@ async fn the_page_lists_everyone_with_their_status_and_needs_a_login() {
     let rows = listed_users(&page.body);
     assert!(rows.contains(&(b.clone(), "Online".into())), "{rows:?}");
     assert!(rows.contains(&(a.clone(), "Offline".into())), "{rows:?}");
+    // The tutorial's markup, with the transition number as an attribute.
     assert!(
+        page.body.contains(&format!(
+            "<li data-username=\"{b}\" data-seq=\"1\">{b}: Online</li>"
+        )),
+        "{}",
         page.body
-            .contains(&format!("<li data-username=\"{b}\">{b}: Online</li>"))
     );
 }
 

@@ -33,7 +33,8 @@ enum Command {
 pub struct Socket {
     incoming: mpsc::UnboundedReceiver<Incoming>,
     commands: mpsc::UnboundedSender<Command>,
-    /// The snapshot received on opening: `(name, online)`.
+    /// The snapshot received on opening: `(name, online)` of every user it
+    /// lists (the online ones; everyone else is offline).
     pub snapshot: Vec<(String, bool)>,
 }
 
@@ -135,9 +136,10 @@ impl Socket {
             }
             assert_eq!(
                 msg.as_object().map(|o| o.len()),
-                Some(2),
-                "exactly two fields: {msg}"
+                Some(3),
+                "the tutorial's two fields and the transition number: {msg}"
             );
+            assert!(msg["seq"].is_u64(), "a transition number: {msg}");
             if msg["username"] == name {
                 assert_eq!(msg["is_logged_in"], online, "event for {name}: {msg}");
                 return;

@@ -1,6 +1,6 @@
 //! Checks on users and sessions.
 
-use super::{T0, conn, later, name, session, user};
+use super::{T0, conn, later, list_all, name, session, user};
 use crate::domain::SessionToken;
 use crate::store::{Store, StoreError};
 
@@ -38,7 +38,7 @@ pub async fn the_list_is_sorted_and_everyone_starts_offline(store: &dyn Store) {
     for n in ["carol", "alice", "bob"] {
         store.create_user(&user(n)).await.expect("create");
     }
-    let list = store.list_presence().await.expect("list");
+    let list = list_all(store).await;
     let names: Vec<&str> = list.iter().map(|u| u.username.as_str()).collect();
     assert_eq!(names, ["alice", "bob", "carol"]);
     assert!(list.iter().all(|u| !u.is_logged_in));
@@ -57,7 +57,7 @@ pub async fn odd_but_valid_names_round_trip(store: &dyn Store) {
             .expect("add");
         assert_eq!(online.map(|e| e.username), Some(name(n)));
     }
-    let list = store.list_presence().await.expect("list");
+    let list = list_all(store).await;
     assert_eq!(list.len(), odd.len());
     assert!(list.iter().all(|u| u.is_logged_in));
 }

@@ -1,8 +1,8 @@
 //! Checks on leases and the sweep.
 
-use super::{conn, later, session, user};
+use super::{conn, later, list_all, session, user};
 use crate::domain::ConnectionId;
-use crate::store::{RemoveIf, Store};
+use crate::store::{Offline, RemoveIf, Store};
 
 /// Renewing extends leases (never shortens them) and names the ids that are
 /// no longer registered.
@@ -72,11 +72,14 @@ pub async fn the_sweep_removes_only_expired_connections(store: &dyn Store) {
         .expect("renew");
     let now = RemoveIf::ExpiredAt(later(11));
     assert_eq!(
-        store.remove_connection(&alive.id, now).await.expect("rm"),
+        store
+            .remove_connection(&alive.id, now, Offline::Now)
+            .await
+            .expect("rm"),
         None
     );
     let removed = store
-        .remove_connection(&dead.id, now)
+        .remove_connection(&dead.id, now, Offline::Now)
         .await
         .expect("rm")
         .expect("removed");
@@ -85,7 +88,7 @@ pub async fn the_sweep_removes_only_expired_connections(store: &dyn Store) {
         (offline.username.as_str(), offline.is_logged_in),
         ("alice", false)
     );
-    let list = store.list_presence().await.expect("list");
+    let list = list_all(store).await;
     assert_eq!(
         list.iter()
             .map(|u| (u.username.as_str(), u.is_logged_in))

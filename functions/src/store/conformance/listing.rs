@@ -3,7 +3,7 @@
 
 use super::{conn, later, session};
 use crate::domain::{ConnectionId, SessionToken};
-use crate::store::{RemoveIf, Store};
+use crate::store::{Offline, RemoveIf, Store};
 
 /// A session's connections are listed by session, and only its own.
 pub async fn connections_are_listed_by_session(store: &dyn Store) {
@@ -20,7 +20,7 @@ pub async fn connections_are_listed_by_session(store: &dyn Store) {
         mine.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
     );
     store
-        .remove_connection(&mine[0].id, RemoveIf::Always)
+        .remove_connection(&mine[0].id, RemoveIf::Always, Offline::Now)
         .await
         .expect("rm");
     assert_eq!(
@@ -71,7 +71,7 @@ pub async fn the_group_is_paged_without_gaps_or_repeats(store: &dyn Store) {
     let empty_after_remove = {
         for id in &all {
             store
-                .remove_connection(id, RemoveIf::Always)
+                .remove_connection(id, RemoveIf::Always, Offline::Now)
                 .await
                 .expect("rm");
         }

@@ -10,16 +10,20 @@
 use std::time::Duration;
 
 use super::{ConnectionRecord, SessionRecord, Store, UserRecord};
-use crate::domain::{ConnectionId, SessionToken, Timestamp, Username};
+use crate::domain::{ConnectionId, SessionToken, Timestamp, UserPresence, Username};
 
 mod accounts;
+mod grace;
 mod leases;
 mod listing;
+mod log;
 mod presence;
 
 pub use accounts::*;
+pub use grace::*;
 pub use leases::*;
 pub use listing::*;
+pub use log::*;
 pub use presence::*;
 
 pub(crate) const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
@@ -57,6 +61,19 @@ pub(crate) fn later(secs: u64) -> Timestamp {
     T0.plus(Duration::from_secs(secs))
 }
 
+/// Every user, page by page.
+pub(crate) async fn list_all(store: &dyn Store) -> Vec<UserPresence> {
+    let mut all: Vec<UserPresence> = Vec::new();
+    loop {
+        let after = all.last().map(|u| u.username.clone());
+        let page = store.list_users(after.as_ref(), 3).await.expect("list");
+        all.extend(page.items);
+        if page.next.is_none() {
+            return all;
+        }
+    }
+}
+
 /// Runs every check in turn, each on a fresh store from `make` (for
 /// backends whose server is too costly to start per test, e.g. a container).
 pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
@@ -73,6 +90,13 @@ pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
     connections_are_listed_by_session(&make().await).await;
     the_group_is_paged_without_gaps_or_repeats(&make().await).await;
     the_backend_answers_a_ping(&make().await).await;
+    every_change_is_logged_once_in_order(&make().await).await;
+    a_reader_waits_for_the_next_entry(&make().await).await;
+    the_online_cut_and_the_log_after_it_add_up(&make().await).await;
+    a_cursor_the_log_does_not_know_is_a_gap(&make().await).await;
+    users_are_paged_by_name_and_listed_by_join_time(&make().await).await;
+    a_connection_back_within_the_grace_announces_nothing(&make().await).await;
+    offline_now_ends_a_pending_grace(&make().await).await;
     let store = make().await;
     concurrent_transitions_alternate_exactly(&[&store, &store]).await;
 }
@@ -97,6 +121,13 @@ macro_rules! conformance_suite {
             connections_are_listed_by_session,
             the_group_is_paged_without_gaps_or_repeats,
             the_backend_answers_a_ping,
+            every_change_is_logged_once_in_order,
+            a_reader_waits_for_the_next_entry,
+            the_online_cut_and_the_log_after_it_add_up,
+            a_cursor_the_log_does_not_know_is_a_gap,
+            users_are_paged_by_name_and_listed_by_join_time,
+            a_connection_back_within_the_grace_announces_nothing,
+            offline_now_ends_a_pending_grace,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_transitions_alternate_exactly() {

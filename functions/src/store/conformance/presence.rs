@@ -2,9 +2,9 @@
 
 use futures_util::future::join_all;
 
-use super::{conn, later, name, session, user};
+use super::{conn, later, list_all, name, session, user};
 use crate::domain::PresenceEvent;
-use crate::store::{ConnectionRecord, RemoveIf, Store};
+use crate::store::{ConnectionRecord, Offline, RemoveIf, Store};
 
 /// The first connection announces the user online; a second tab is silent;
 /// closing one of two tabs is silent; closing the last announces offline.
@@ -20,10 +20,10 @@ pub async fn tabs_open_and_close_with_exactly_the_right_announcements(store: &dy
     assert!(online.is_logged_in);
     assert_eq!(online.username, name("alice"));
     assert_eq!(store.add_connection(&tab2).await.expect("add"), None);
-    assert!(store.list_presence().await.expect("list")[0].is_logged_in);
+    assert!(list_all(store).await[0].is_logged_in);
 
     let removed = store
-        .remove_connection(&tab1.id, RemoveIf::Always)
+        .remove_connection(&tab1.id, RemoveIf::Always, Offline::Now)
         .await
         .expect("rm");
     let removed = removed.expect("was registered");
@@ -32,16 +32,16 @@ pub async fn tabs_open_and_close_with_exactly_the_right_announcements(store: &dy
         (removed.username, removed.session),
         (name("alice"), s.key.clone())
     );
-    assert!(store.list_presence().await.expect("list")[0].is_logged_in);
+    assert!(list_all(store).await[0].is_logged_in);
 
     let last = store
-        .remove_connection(&tab2.id, RemoveIf::Always)
+        .remove_connection(&tab2.id, RemoveIf::Always, Offline::Now)
         .await
         .expect("rm");
     let offline = last.and_then(|r| r.went_offline).expect("1 -> 0");
     assert!(!offline.is_logged_in);
     assert!(offline.seq > online.seq);
-    assert!(!store.list_presence().await.expect("list")[0].is_logged_in);
+    assert!(!list_all(store).await[0].is_logged_in);
 }
 
 /// Removing an unknown (or already removed) connection changes nothing.
@@ -50,7 +50,7 @@ pub async fn removing_an_unknown_connection_does_nothing(store: &dyn Store) {
     let c = conn(&s, later(60));
     assert_eq!(
         store
-            .remove_connection(&c.id, RemoveIf::Always)
+            .remove_connection(&c.id, RemoveIf::Always, Offline::Now)
             .await
             .expect("rm"),
         None
@@ -58,14 +58,14 @@ pub async fn removing_an_unknown_connection_does_nothing(store: &dyn Store) {
     store.add_connection(&c).await.expect("add");
     assert!(
         store
-            .remove_connection(&c.id, RemoveIf::Always)
+            .remove_connection(&c.id, RemoveIf::Always, Offline::Now)
             .await
             .expect("rm")
             .is_some()
     );
     assert_eq!(
         store
-            .remove_connection(&c.id, RemoveIf::Always)
+            .remove_connection(&c.id, RemoveIf::Always, Offline::Now)
             .await
             .expect("rm"),
         None
@@ -80,7 +80,7 @@ pub async fn adding_the_same_connection_twice_counts_it_once(store: &dyn Store) 
     assert!(store.add_connection(&c).await.expect("add").is_some());
     assert_eq!(store.add_connection(&c).await.expect("add"), None);
     let gone = store
-        .remove_connection(&c.id, RemoveIf::Always)
+        .remove_connection(&c.id, RemoveIf::Always, Offline::Now)
         .await
         .expect("rm");
     assert!(
@@ -105,7 +105,7 @@ pub async fn concurrent_transitions_alternate_exactly(stores: &[&dyn Store]) {
             events.extend(store.add_connection(c).await.expect("add"));
             tokio::task::yield_now().await;
             let removed = store
-                .remove_connection(&c.id, RemoveIf::Always)
+                .remove_connection(&c.id, RemoveIf::Always, Offline::Now)
                 .await
                 .expect("rm");
             events.extend(removed.expect("was registered").went_offline);
@@ -143,12 +143,9 @@ pub async fn concurrent_transitions_alternate_exactly(stores: &[&dyn Store]) {
     .await;
     let ups = opened.into_iter().filter_map(|r| r.expect("add")).count();
     assert_eq!(ups, 1);
-    let closed = join_all(
-        conns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| stores[i % stores.len()].remove_connection(&c.id, RemoveIf::Always)),
-    )
+    let closed = join_all(conns.iter().enumerate().map(|(i, c)| {
+        stores[i % stores.len()].remove_connection(&c.id, RemoveIf::Always, Offline::Now)
+    }))
     .await;
     let downs = closed
         .into_iter()

@@ -1,49 +1,73 @@
-//! Users and sessions on DynamoDB: sign-up, look-ups, the presence list and
-//! sessions with expiry checked on read.
+//! Users and sessions on DynamoDB: sign-up (the account and its presence
+//! item's directory entry in one transaction), look-ups, the user list and
+//! joins by index, and sessions with expiry checked on read.
 
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
 
 use super::DynamoStore;
-use super::attrs::{Item, n, opt_n, opt_s, req_n, s, sdk, session_key, ttl_secs, username};
-use super::schema::{
-    SESSION_EXPIRES_AT, SESSION_KEY, SESSION_USERNAME, TTL, USER_CONNS, USER_CREATED_AT, USER_NAME,
-    USER_PASSWORD_HASH,
+use super::attrs::{
+    Item, build, limit, n, opt_n, opt_s, req_n, s, sdk, session_key, ttl_secs, username,
 };
+use super::schema::{
+    DIRECTORY, INDEX_BY_CREATED, INDEX_BY_NAME, PRESENCE_CREATED_AT, PRESENCE_DIR, PRESENCE_NAME,
+    PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY, SESSION_USERNAME, TTL, USER_CREATED_AT,
+    USER_NAME, USER_PASSWORD_HASH,
+};
+use super::txn::{Contended, MAX_ATTEMPTS, TxError, backoff};
 use crate::domain::{SessionKey, Timestamp, UserPresence, Username};
-use crate::store::{SessionRecord, StoreError, StoreResult, UserRecord};
+use crate::store::{Page, SessionRecord, StoreError, StoreResult, UserRecord};
 
 impl DynamoStore {
-    /// Sign-up: one conditional UpdateItem. The name is free if no item has
-    /// it or the item only holds presence counters (a connection counted
-    /// before the account existed); those counters are kept.
+    /// Sign-up: one transaction of the account (if the name is free) and
+    /// the `dir`/`created_at` of its presence item — whose stream record is
+    /// the log's `Joined` entry. Presence counters already there (a
+    /// connection counted before the account existed) are kept.
     pub(super) async fn put_user(&self, user: &UserRecord) -> StoreResult<()> {
-        let result = self
-            .client
-            .update_item()
+        let put = Put::builder()
             .table_name(&self.tables.users)
-            .key(USER_NAME, s(user.username.as_str()))
-            .update_expression("SET #hash = :hash, #created = :created")
-            .condition_expression("attribute_not_exists(#name) OR attribute_not_exists(#hash)")
+            .item(USER_NAME, s(user.username.as_str()))
+            .item(USER_PASSWORD_HASH, s(&user.password_hash))
+            .item(USER_CREATED_AT, n(user.created_at.as_millis()))
+            .condition_expression("attribute_not_exists(#name)")
             .expression_attribute_names("#name", USER_NAME)
-            .expression_attribute_names("#hash", USER_PASSWORD_HASH)
-            .expression_attribute_names("#created", USER_CREATED_AT)
-            .expression_attribute_values(":hash", s(&user.password_hash))
+            .build()
+            .map_err(build)?;
+        let joined = Update::builder()
+            .table_name(&self.tables.presence)
+            .key(PRESENCE_NAME, s(user.username.as_str()))
+            .update_expression("SET #dir = :dir, #created = :created")
+            .expression_attribute_names("#dir", PRESENCE_DIR)
+            .expression_attribute_names("#created", PRESENCE_CREATED_AT)
+            .expression_attribute_values(":dir", s(DIRECTORY))
             .expression_attribute_values(":created", n(user.created_at.as_millis()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            .build()
+            .map_err(build)?;
+        for attempt in 0..MAX_ATTEMPTS {
+            match self
+                .transact(
+                    TransactWriteItem::builder().put(put.clone()),
+                    joined.clone(),
+                )
+                .await
             {
-                Err(StoreError::Conflict)
+                Ok(()) => return Ok(()),
+                Err(TxError::Cancelled(codes))
+                    if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
+                {
+                    return Err(StoreError::Conflict);
+                }
+                // A presence change of the same user raced us: again.
+                Err(TxError::Cancelled(codes)) => {
+                    tracing::debug!(attempt, ?codes, "sign-up cancelled; retrying");
+                    backoff(attempt).await;
+                }
+                Err(TxError::Failed(e)) => return Err(e),
             }
-            Err(e) => Err(sdk("UpdateItem", e)),
         }
+        Err(StoreError::backend(Contended("create_user")))
     }
 
-    /// Consistent GetItem; an item without `password_hash` is not a user.
+    /// Consistent GetItem of the account.
     pub(super) async fn get_user(&self, name: &Username) -> StoreResult<Option<UserRecord>> {
         let out = self
             .client
@@ -69,41 +93,88 @@ impl DynamoStore {
         }))
     }
 
-    /// A consistent, paginated Scan of the users table, sorted here.
-    pub(super) async fn scan_presence(&self) -> StoreResult<Vec<UserPresence>> {
-        let table = &self.tables.users;
-        let mut list = Vec::new();
-        let mut start: Option<Item> = None;
+    /// A Query of `by_name` from `after` on (names and `seq` only).
+    pub(super) async fn users_page(
+        &self,
+        after: Option<&Username>,
+        max: usize,
+    ) -> StoreResult<Page<UserPresence>> {
+        let table = &self.tables.presence;
+        let want = max.saturating_add(1);
+        let mut items: Vec<UserPresence> = Vec::new();
+        let mut start: Option<Item> = after.map(|a| {
+            Item::from([
+                (PRESENCE_DIR.to_owned(), s(DIRECTORY)),
+                (PRESENCE_NAME.to_owned(), s(a.as_str())),
+            ])
+        });
         loop {
             let out = self
                 .client
-                .scan()
+                .query()
                 .table_name(table)
-                .consistent_read(true)
-                .projection_expression("#name, #conns, #hash")
-                .expression_attribute_names("#name", USER_NAME)
-                .expression_attribute_names("#conns", USER_CONNS)
-                .expression_attribute_names("#hash", USER_PASSWORD_HASH)
+                .index_name(INDEX_BY_NAME)
+                .key_condition_expression("#dir = :dir")
+                .expression_attribute_names("#dir", PRESENCE_DIR)
+                .expression_attribute_values(":dir", s(DIRECTORY))
+                .limit(limit(want - items.len()))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| sdk("Scan", e))?;
+                .map_err(|e| sdk("Query", e))?;
             for item in out.items() {
-                if opt_s(item, USER_PASSWORD_HASH).is_none() {
-                    continue;
-                }
-                list.push(UserPresence {
-                    username: username(item, USER_NAME, table)?,
-                    is_logged_in: opt_n(item, USER_CONNS, table)?.unwrap_or(0) > 0,
-                });
+                let seq = opt_n(item, PRESENCE_SEQ, table)?.unwrap_or(0);
+                items.push(UserPresence::at(username(item, PRESENCE_NAME, table)?, seq));
             }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
+            start = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+            if start.is_none() || items.len() >= want {
+                break;
             }
         }
-        list.sort_by(|a, b| a.username.cmp(&b.username));
-        Ok(list)
+        let next = if items.len() > max {
+            items.truncate(max);
+            items.last().map(|u| u.username.as_str().to_owned())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// A Query of `by_created` for `created_at > since`, oldest first.
+    pub(super) async fn joined_after(
+        &self,
+        since: Timestamp,
+        max: usize,
+    ) -> StoreResult<Vec<Username>> {
+        let table = &self.tables.presence;
+        let mut names = Vec::new();
+        let mut start: Option<Item> = None;
+        while names.len() < max {
+            let out = self
+                .client
+                .query()
+                .table_name(table)
+                .index_name(INDEX_BY_CREATED)
+                .key_condition_expression("#dir = :dir AND #created > :since")
+                .expression_attribute_names("#dir", PRESENCE_DIR)
+                .expression_attribute_names("#created", PRESENCE_CREATED_AT)
+                .expression_attribute_values(":dir", s(DIRECTORY))
+                .expression_attribute_values(":since", n(since.as_millis()))
+                .limit(limit(max - names.len()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("Query", e))?;
+            for item in out.items() {
+                names.push(username(item, PRESENCE_NAME, table)?);
+            }
+            start = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        names.truncate(max);
+        Ok(names)
     }
 
     /// PutItem with the TTL attribute at the expiry (rounded up).

@@ -4,7 +4,9 @@
 //! * a session's connections: `by_session`;
 //! * the `users` group, a page at a time: `by_group`, shard after shard, the
 //!   cursor being `"{shard}:{last id}"` (ids never contain `:`);
-//! * expired leases: `by_lease`, shard after shard, `lease_until <= now`.
+//! * expired leases: `by_lease`, shard after shard, `lease_until <= now`;
+//! * the online users: the presence table's sparse `by_online`, shard
+//!   after shard.
 //!
 //! Index reads are eventually consistent on DynamoDB: a listing may lag a
 //! write by a moment. Nothing depends on it being exact — a pusher meeting a
@@ -13,11 +15,13 @@
 
 use super::DynamoStore;
 use super::attrs::{Item, connection_id, limit, n, s, sdk};
+use super::attrs::{opt_n, username};
 use super::schema::{
     CONN_ID, CONN_LEASE_UNTIL, CONN_SESSION, CONN_SHARD, GROUP_SHARDS, INDEX_BY_GROUP,
-    INDEX_BY_LEASE, INDEX_BY_SESSION, shard_value,
+    INDEX_BY_LEASE, INDEX_BY_ONLINE, INDEX_BY_SESSION, PRESENCE_NAME, PRESENCE_ONLINE,
+    PRESENCE_SEQ, PRESENCE_SHARDS, shard_value,
 };
-use crate::domain::{ConnectionId, SessionKey, Timestamp};
+use crate::domain::{ConnectionId, SessionKey, Timestamp, UserPresence};
 use crate::store::{Page, StoreError, StoreResult};
 
 /// A group cursor this backend did not make.
@@ -138,6 +142,43 @@ impl DynamoStore {
             items: found.into_iter().map(|(_, id)| id).collect(),
             next,
         })
+    }
+
+    /// Query `by_online` shard after shard: every online user, sorted.
+    pub(super) async fn online(&self) -> StoreResult<Vec<UserPresence>> {
+        let table = &self.tables.presence;
+        let mut users = Vec::new();
+        for shard in 0..PRESENCE_SHARDS {
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(table)
+                    .index_name(INDEX_BY_ONLINE)
+                    .key_condition_expression("#online = :online")
+                    .expression_attribute_names("#online", PRESENCE_ONLINE)
+                    .expression_attribute_values(":online", s(format!("online#{shard}")))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| sdk("Query", e))?;
+                for item in out.items() {
+                    let seq = opt_n(item, PRESENCE_SEQ, table)?.unwrap_or(0);
+                    let user = UserPresence::at(username(item, PRESENCE_NAME, table)?, seq);
+                    // The index lags the table a little: only the online.
+                    if user.is_logged_in {
+                        users.push(user);
+                    }
+                }
+                start = continue_from(out.last_evaluated_key());
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
     }
 
     /// Query `by_lease` (`lease_until <= now`) shard after shard, up to `max`.

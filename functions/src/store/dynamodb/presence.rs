@@ -1,18 +1,22 @@
 //! Presence transitions on DynamoDB: registering and unregistering a
-//! connection together with its user's counters, atomically.
+//! connection together with its user's presence item, atomically.
 //!
 //! Each attempt reads the user's `(conns, seq)` with a consistent GetItem and
-//! then writes the connection item and the counters in ONE
-//! TransactWriteItems:
+//! then writes the connection item and the presence item in ONE
+//! TransactWriteItems (the presence item's stream record is the log entry):
 //!
-//! * connect, `conns` absent or 0: Put the connection
-//!   (`attribute_not_exists(id)`) and Update the user `SET conns = 1,
-//!   seq = s + 1` on condition that `conns` and `seq` are still exactly what
-//!   was read → the online event, number `s + 1`;
+//! * connect, `seq` even (offline): Put the connection
+//!   (`attribute_not_exists(id)`) and `SET conns = c + 1, seq = s + 1,
+//!   online = online#N REMOVE pending, offline_at` on condition that `conns`
+//!   and `seq` are still exactly what was read → the online event `s + 1`;
+//! * connect, `seq` odd, `conns = 0` (an offline pending its grace): Put +
+//!   `SET conns = 1 REMOVE pending, offline_at` if unchanged → no event;
 //! * connect, `conns ≥ 1`: Put + `SET conns = conns + 1` if `conns >= 1`;
 //! * disconnect, `conns ≤ 1`: Delete the connection (it still exists with
-//!   this user and, for the sweep, an ended lease) + `SET conns = 0,
-//!   seq = s + 1` if `conns`/`seq` are unchanged → the offline event;
+//!   this user and, for the sweep, an ended lease) + either `SET conns = 0,
+//!   seq = s + 1 REMOVE online, …` (offline now → the offline event) or
+//!   `SET conns = 0, offline_at = T, pending = pending#N` (after the grace),
+//!   if unchanged;
 //! * disconnect, `conns > 1`: Delete + `SET conns = conns - 1` if `conns > 1`.
 //!
 //! `seq` only moves on 0→1 and 1→0, each conditioned on its exact previous
@@ -21,6 +25,7 @@
 //! `true` per 0→1, one `false` per 1→0 — however many Lambdas race. A
 //! cancelled transaction (the counters moved, or a conflict) is retried
 //! after a jittered backoff, up to `MAX_ATTEMPTS` (100) times (`txn.rs`).
+//! Pending offlines are settled in `pending.rs`.
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
@@ -29,22 +34,30 @@ use super::DynamoStore;
 use super::attrs::{Item, build, n, opt_n, s, sdk, session_key, timestamp, username};
 use super::leases::conn_ttl;
 use super::schema::{
-    CONN_ID, CONN_LEASE_UNTIL, CONN_SESSION, CONN_SHARD, CONN_USERNAME, TTL, USER_CONNS, USER_NAME,
-    USER_SEQ, shard_of, shard_value,
+    CONN_ID, CONN_LEASE_UNTIL, CONN_SESSION, CONN_SHARD, CONN_USERNAME, PRESENCE_CONNS,
+    PRESENCE_NAME, PRESENCE_OFFLINE_AT, PRESENCE_ONLINE, PRESENCE_PENDING, PRESENCE_SEQ, TTL,
+    online_value, pending_value, shard_of, shard_value,
 };
 use super::txn::{Contended, MAX_ATTEMPTS, TxError, backoff};
-use crate::domain::{ConnectionId, PresenceEvent, Username};
-use crate::store::{ConnectionRecord, RemoveIf, Removed, StoreError, StoreResult};
+use crate::domain::{ConnectionId, PresenceEvent, Timestamp, Username};
+use crate::store::{ConnectionRecord, Offline, RemoveIf, Removed, StoreError, StoreResult};
 
-/// The user's counters as read: `None` where the attribute is absent.
+/// The user's presence item as read: `None` where an attribute is absent.
 #[derive(Debug, Clone, Copy)]
-struct Counters {
-    conns: Option<u64>,
-    seq: Option<u64>,
+pub(super) struct Counters {
+    pub(super) conns: Option<u64>,
+    pub(super) seq: Option<u64>,
+    pub(super) offline_at: Option<u64>,
+}
+
+impl Counters {
+    pub(super) fn online(&self) -> bool {
+        self.seq.unwrap_or(0) % 2 == 1
+    }
 }
 
 /// The condition "the counters are still exactly `c`", with its values.
-fn unchanged(c: Counters, update: UpdateBuilder) -> UpdateBuilder {
+pub(super) fn unchanged(c: Counters, update: UpdateBuilder, extra: &str) -> UpdateBuilder {
     let (conns_cond, update) = match c.conns {
         Some(v) => (
             "#conns = :conns",
@@ -59,7 +72,18 @@ fn unchanged(c: Counters, update: UpdateBuilder) -> UpdateBuilder {
         ),
         None => ("attribute_not_exists(#seq)", update),
     };
-    update.condition_expression(format!("{conns_cond} AND {seq_cond}"))
+    update
+        .expression_attribute_names("#seq", PRESENCE_SEQ)
+        .condition_expression(format!("{conns_cond} AND {seq_cond}{extra}"))
+}
+
+/// An event at transition `seq`.
+pub(super) fn event(username: &Username, seq: u64) -> PresenceEvent {
+    PresenceEvent {
+        username: username.clone(),
+        is_logged_in: seq % 2 == 1,
+        seq,
+    }
 }
 
 impl DynamoStore {
@@ -84,37 +108,44 @@ impl DynamoStore {
                 .expression_attribute_names("#id", CONN_ID)
                 .build()
                 .map_err(build)?;
-            let update = self.user_update(&c.username);
-            let (update, seq) = match counters.conns.unwrap_or(0) {
-                0 => {
-                    let next = counters.seq.unwrap_or(0) + 1;
-                    let update = update
-                        .update_expression("SET #conns = :one, #seq = :next")
-                        .expression_attribute_names("#seq", USER_SEQ)
-                        .expression_attribute_values(":one", n(1))
-                        .expression_attribute_values(":next", n(next));
-                    (unchanged(counters, update), Some(next))
-                }
-                _ => (
+            let update = self.presence_update(&c.username);
+            let conns = counters.conns.unwrap_or(0);
+            let (update, seq) = if !counters.online() {
+                let next = counters.seq.unwrap_or(0) + 1;
+                let update = update
+                    .update_expression(
+                        "SET #conns = :c, #seq = :next, #online = :online REMOVE #pending, #at",
+                    )
+                    .expression_attribute_names("#online", PRESENCE_ONLINE)
+                    .expression_attribute_names("#pending", PRESENCE_PENDING)
+                    .expression_attribute_names("#at", PRESENCE_OFFLINE_AT)
+                    .expression_attribute_values(":c", n(conns + 1))
+                    .expression_attribute_values(":next", n(next))
+                    .expression_attribute_values(":online", s(online_value(&c.username)));
+                (unchanged(counters, update, ""), Some(next))
+            } else if conns == 0 {
+                // Back within the grace: cancel the pending offline.
+                let update = update
+                    .update_expression("SET #conns = :one REMOVE #pending, #at")
+                    .expression_attribute_names("#pending", PRESENCE_PENDING)
+                    .expression_attribute_names("#at", PRESENCE_OFFLINE_AT)
+                    .expression_attribute_values(":one", n(1));
+                (unchanged(counters, update, ""), None)
+            } else {
+                (
                     update
                         .update_expression("SET #conns = #conns + :one")
                         .condition_expression("#conns >= :one")
                         .expression_attribute_values(":one", n(1)),
                     None,
-                ),
+                )
             };
             let update = update.build().map_err(build)?;
             match self
                 .transact(TransactWriteItem::builder().put(put), update)
                 .await
             {
-                Ok(()) => {
-                    return Ok(seq.map(|seq| PresenceEvent {
-                        username: c.username.clone(),
-                        is_logged_in: true,
-                        seq,
-                    }));
-                }
+                Ok(()) => return Ok(seq.map(|seq| event(&c.username, seq))),
                 Err(TxError::Failed(e)) => return Err(e),
                 Err(TxError::Cancelled(codes)) => {
                     let registered = match codes.first() {
@@ -134,11 +165,13 @@ impl DynamoStore {
         Err(StoreError::backend(Contended("add_connection")))
     }
 
-    /// Unregisters `id` (see the module docs); the offline event on 1→0.
+    /// Unregisters `id` (see the module docs); the offline event on 1→0
+    /// with [`Offline::Now`].
     pub(super) async fn unregister(
         &self,
         id: &ConnectionId,
         condition: RemoveIf,
+        offline: Offline,
     ) -> StoreResult<Option<Removed>> {
         let table = &self.tables.connections;
         for attempt in 0..MAX_ATTEMPTS {
@@ -172,40 +205,18 @@ impl DynamoStore {
             };
             let delete = delete.build().map_err(build)?;
             let counters = self.counters(&user).await?;
-            let update = self.user_update(&user);
-            let (update, seq) = match counters.conns.unwrap_or(0) {
-                0 | 1 => {
-                    let next = counters.seq.unwrap_or(0) + 1;
-                    let update = update
-                        .update_expression("SET #conns = :zero, #seq = :next")
-                        .expression_attribute_names("#seq", USER_SEQ)
-                        .expression_attribute_values(":zero", n(0))
-                        .expression_attribute_values(":next", n(next));
-                    (unchanged(counters, update), Some(next))
-                }
-                _ => (
-                    update
-                        .update_expression("SET #conns = #conns - :one")
-                        .condition_expression("#conns > :one")
-                        .expression_attribute_values(":one", n(1)),
-                    None,
-                ),
-            };
+            let (update, went_offline, grace_started) = self.leaving(&user, counters, offline);
             let update = update.build().map_err(build)?;
             match self
                 .transact(TransactWriteItem::builder().delete(delete), update)
                 .await
             {
                 Ok(()) => {
-                    let went_offline = seq.map(|seq| PresenceEvent {
-                        username: user.clone(),
-                        is_logged_in: false,
-                        seq,
-                    });
                     return Ok(Some(Removed {
+                        went_offline: went_offline.map(|seq| event(&user, seq)),
                         username: user,
                         session,
-                        went_offline,
+                        grace_started,
                     }));
                 }
                 Err(TxError::Failed(e)) => return Err(e),
@@ -220,26 +231,78 @@ impl DynamoStore {
         Err(StoreError::backend(Contended("remove_connection")))
     }
 
-    /// An Update of `user`'s item; every counter expression names `#conns`.
-    fn user_update(&self, user: &Username) -> UpdateBuilder {
+    /// The presence update of a connection leaving, the transition it
+    /// makes (if any) and whether a grace period starts.
+    fn leaving(
+        &self,
+        user: &Username,
+        counters: Counters,
+        offline: Offline,
+    ) -> (UpdateBuilder, Option<u64>, bool) {
+        let update = self.presence_update(user);
+        let conns = counters.conns.unwrap_or(0);
+        if conns > 1 {
+            let update = update
+                .update_expression("SET #conns = #conns - :one")
+                .condition_expression("#conns > :one")
+                .expression_attribute_values(":one", n(1));
+            return (update, None, false);
+        }
+        if !counters.online() {
+            let update = update
+                .update_expression("SET #conns = :zero")
+                .expression_attribute_values(":zero", n(0));
+            return (unchanged(counters, update, ""), None, false);
+        }
+        match offline {
+            Offline::Now => {
+                let next = counters.seq.unwrap_or(0) + 1;
+                let update = update
+                    .update_expression(
+                        "SET #conns = :zero, #seq = :next REMOVE #online, #pending, #at",
+                    )
+                    .expression_attribute_names("#online", PRESENCE_ONLINE)
+                    .expression_attribute_names("#pending", PRESENCE_PENDING)
+                    .expression_attribute_names("#at", PRESENCE_OFFLINE_AT)
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(":next", n(next));
+                (unchanged(counters, update, ""), Some(next), false)
+            }
+            Offline::After(at) => {
+                let update = update
+                    .update_expression("SET #conns = :zero, #at = :at, #pending = :pending")
+                    .expression_attribute_names("#pending", PRESENCE_PENDING)
+                    .expression_attribute_names("#at", PRESENCE_OFFLINE_AT)
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(":at", n(at.as_millis()))
+                    .expression_attribute_values(":pending", s(pending_value(user)));
+                (unchanged(counters, update, ""), None, true)
+            }
+        }
+    }
+
+    /// An Update of `user`'s presence item; every counter expression names
+    /// `#conns`.
+    pub(super) fn presence_update(&self, user: &Username) -> UpdateBuilder {
         Update::builder()
-            .table_name(&self.tables.users)
-            .key(USER_NAME, s(user.as_str()))
-            .expression_attribute_names("#conns", USER_CONNS)
+            .table_name(&self.tables.presence)
+            .key(PRESENCE_NAME, s(user.as_str()))
+            .expression_attribute_names("#conns", PRESENCE_CONNS)
     }
 
     /// The user's counters, read consistently.
-    async fn counters(&self, user: &Username) -> StoreResult<Counters> {
-        let table = &self.tables.users;
+    pub(super) async fn counters(&self, user: &Username) -> StoreResult<Counters> {
+        let table = &self.tables.presence;
         let out = self
             .client
             .get_item()
             .table_name(table)
-            .key(USER_NAME, s(user.as_str()))
+            .key(PRESENCE_NAME, s(user.as_str()))
             .consistent_read(true)
-            .projection_expression("#conns, #seq")
-            .expression_attribute_names("#conns", USER_CONNS)
-            .expression_attribute_names("#seq", USER_SEQ)
+            .projection_expression("#conns, #seq, #at")
+            .expression_attribute_names("#conns", PRESENCE_CONNS)
+            .expression_attribute_names("#seq", PRESENCE_SEQ)
+            .expression_attribute_names("#at", PRESENCE_OFFLINE_AT)
             .send()
             .await
             .map_err(|e| sdk("GetItem", e))?;
@@ -247,11 +310,68 @@ impl DynamoStore {
             return Ok(Counters {
                 conns: None,
                 seq: None,
+                offline_at: None,
             });
         };
         Ok(Counters {
-            conns: opt_n(item, USER_CONNS, table)?,
-            seq: opt_n(item, USER_SEQ, table)?,
+            conns: opt_n(item, PRESENCE_CONNS, table)?,
+            seq: opt_n(item, PRESENCE_SEQ, table)?,
+            offline_at: opt_n(item, PRESENCE_OFFLINE_AT, table)?,
         })
+    }
+
+    /// Takes `user` offline if they have no connection and are online
+    /// (their offline pending or not), conditioned on the counters read and,
+    /// with `due`, on the deadline having passed. `None` if that no longer
+    /// holds.
+    pub(super) async fn take_offline(
+        &self,
+        user: &Username,
+        due: Option<Timestamp>,
+    ) -> StoreResult<Option<PresenceEvent>> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let counters = self.counters(user).await?;
+            if counters.conns.unwrap_or(0) > 0 || !counters.online() {
+                return Ok(None);
+            }
+            if let Some(now) = due
+                && counters.offline_at.is_none_or(|at| at > now.as_millis())
+            {
+                return Ok(None);
+            }
+            let next = counters.seq.unwrap_or(0) + 1;
+            let update = self
+                .presence_update(user)
+                .update_expression("SET #seq = :next REMOVE #online, #pending, #at")
+                .expression_attribute_names("#online", PRESENCE_ONLINE)
+                .expression_attribute_names("#pending", PRESENCE_PENDING)
+                .expression_attribute_names("#at", PRESENCE_OFFLINE_AT)
+                .expression_attribute_values(":next", n(next));
+            let update = unchanged(counters, update, "").build().map_err(build)?;
+            let result = self
+                .client
+                .update_item()
+                .table_name(update.table_name())
+                .set_key(Some(update.key().clone()))
+                .update_expression(update.update_expression())
+                .set_condition_expression(update.condition_expression().map(str::to_owned))
+                .set_expression_attribute_names(update.expression_attribute_names().cloned())
+                .set_expression_attribute_values(update.expression_attribute_values().cloned())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(Some(event(user, next))),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    // Moved meanwhile (a connection came back, another
+                    // process settled it): look again.
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(sdk("UpdateItem", e)),
+            }
+        }
+        Err(StoreError::backend(Contended("offline")))
     }
 }

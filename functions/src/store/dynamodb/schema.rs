@@ -1,15 +1,23 @@
-//! The DynamoDB schema: table keys, attribute names, indexes and TTL, as
-//! constants the code and the AWS templates share, and [`create_tables`].
+//! The DynamoDB schema: table keys, attribute names, indexes, streams and
+//! TTL, as constants the code and the AWS templates share, and
+//! [`create_tables`].
 //!
-//! | table | key | attributes | indexes (KEYS_ONLY) | TTL |
+//! | table | key | attributes | indexes | TTL |
 //! |---|---|---|---|---|
-//! | users | `username` (S) | `password_hash` (S), `created_at` (N, ms), `conns` (N, open connections), `seq` (N, presence transitions so far) | — | — |
+//! | users | `username` (S) | `password_hash` (S), `created_at` (N, ms) | — | — |
+//! | presence | `username` (S) | `conns` (N, open connections), `seq` (N, transitions so far; odd: online), `online` (S, `online#N`, only while online), `offline_at` (N, ms) and `pending` (S, `pending#N`), only while an offline waits for its grace, `dir` (S, `users`) and `created_at` (N, ms), once the account exists | `by_name` (`dir`, `username`; + `seq`), `by_created` (`dir`, `created_at`), `by_online` (`online`, `username`; + `seq`), `by_pending` (`pending`, `offline_at`) | — |
 //! | sessions | `key` (S, the [`SessionKey`](crate::domain::SessionKey) hex) | `username` (S), `expires_at` (N, ms), `ttl` (N, epoch s) | — | `ttl` |
 //! | connections | `id` (S) | `username` (S), `session` (S), `lease_until` (N, ms), `shard` (S, `users#N`), `ttl` (N, epoch s) | `by_group` (`shard` S, `id` S), `by_session` (`session` S, `id` S), `by_lease` (`shard` S, `lease_until` N) | `ttl` |
 //!
-//! Every table is on-demand (`PAY_PER_REQUEST`). A users item written only
-//! by presence counting (a connection of a user never created through
-//! `create_user`) has no `password_hash` and is not a user.
+//! Every table is on-demand (`PAY_PER_REQUEST`); indexes project keys only
+//! unless a `+` above says which attribute they add. The presence table
+//! keeps no secret: its **stream** (new and old images) is the event log —
+//! a change of `seq` is a presence transition, `dir` appearing is a
+//! sign-up. The `online` and `pending` attributes exist only while they
+//! mean something, so those indexes hold the online users and the pending
+//! offlines only (sparse indexes): listing who is online costs O(online),
+//! never a read of every user. Both are spread over [`PRESENCE_SHARDS`]
+//! partitions by [`user_shard`].
 //!
 //! The `users` group is spread over [`GROUP_SHARDS`] index partitions:
 //! `shard` is `users#N` with `N` = [`shard_of`] the connection id, so no
@@ -21,25 +29,53 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 
 use super::attrs::{build, sdk};
 use crate::config::Tables;
-use crate::domain::ConnectionId;
+use crate::domain::{ConnectionId, Username};
 use crate::store::{StoreError, StoreResult};
 
 /// Users table: partition key (S), the normalised username.
 pub const USER_NAME: &str = "username";
-/// Users table: Argon2id PHC string (S); absent on counter-only items.
+/// Users table: Argon2id PHC string (S).
 pub const USER_PASSWORD_HASH: &str = "password_hash";
 /// Users table: account creation time (N, ms since the epoch).
 pub const USER_CREATED_AT: &str = "created_at";
-/// Users table: the user's open connections (N).
-pub const USER_CONNS: &str = "conns";
-/// Users table: the user's presence transitions so far (N).
-pub const USER_SEQ: &str = "seq";
+
+/// Presence table: partition key (S), the normalised username.
+pub const PRESENCE_NAME: &str = "username";
+/// Presence table: the user's open connections (N).
+pub const PRESENCE_CONNS: &str = "conns";
+/// Presence table: the user's presence transitions so far (N; odd: online).
+pub const PRESENCE_SEQ: &str = "seq";
+/// Presence table: `online#N` (S) while the user is online (index `by_online`).
+pub const PRESENCE_ONLINE: &str = "online";
+/// Presence table: `pending#N` (S) while an offline waits for its grace
+/// (index `by_pending`).
+pub const PRESENCE_PENDING: &str = "pending";
+/// Presence table: when the pending offline is due (N, ms).
+pub const PRESENCE_OFFLINE_AT: &str = "offline_at";
+/// Presence table: [`DIRECTORY`] (S) once the account exists (indexes
+/// `by_name`, `by_created`).
+pub const PRESENCE_DIR: &str = "dir";
+/// Presence table: account creation time (N, ms), with `dir`.
+pub const PRESENCE_CREATED_AT: &str = "created_at";
+/// The one value of `dir`.
+pub const DIRECTORY: &str = "users";
+
+/// Presence index: every user by name, with `seq`.
+pub const INDEX_BY_NAME: &str = "by_name";
+/// Presence index: every user by creation time.
+pub const INDEX_BY_CREATED: &str = "by_created";
+/// Presence index: the online users by shard then name, with `seq`.
+pub const INDEX_BY_ONLINE: &str = "by_online";
+/// Presence index: the pending offlines by shard then due time.
+pub const INDEX_BY_PENDING: &str = "by_pending";
+/// Partitions the online and pending indexes are spread over.
+pub const PRESENCE_SHARDS: u32 = 8;
 
 /// Sessions table: partition key (S), the session key (hash of the token) in hex.
 pub const SESSION_KEY: &str = "key";
@@ -81,16 +117,37 @@ pub const GROUP_SHARDS: u32 = 8;
 /// How long [`create_tables`] waits for the tables to become active.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The shard (`0..GROUP_SHARDS`) of a connection: 32-bit FNV-1a of the id's
-/// bytes modulo [`GROUP_SHARDS`]. Stable across processes, builds and
-/// versions (it is stored), unlike `std`'s hasher.
-pub fn shard_of(id: &ConnectionId) -> u32 {
+/// 32-bit FNV-1a: stable across processes, builds and versions (shards
+/// are stored), unlike `std`'s hasher.
+fn fnv1a(bytes: &[u8]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    for b in id.as_str().bytes() {
-        h ^= u32::from(b);
+    for b in bytes {
+        h ^= u32::from(*b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    h % GROUP_SHARDS
+    h
+}
+
+/// The shard (`0..GROUP_SHARDS`) of a connection: FNV-1a of the id's bytes
+/// modulo [`GROUP_SHARDS`].
+pub fn shard_of(id: &ConnectionId) -> u32 {
+    fnv1a(id.as_str().as_bytes()) % GROUP_SHARDS
+}
+
+/// The shard (`0..PRESENCE_SHARDS`) of a user in the online and pending
+/// indexes: FNV-1a of the name modulo [`PRESENCE_SHARDS`].
+pub fn user_shard(user: &Username) -> u32 {
+    fnv1a(user.as_str().as_bytes()) % PRESENCE_SHARDS
+}
+
+/// The stored `online` value of a user, e.g. `online#3`.
+pub fn online_value(user: &Username) -> String {
+    format!("online#{}", user_shard(user))
+}
+
+/// The stored `pending` value of a user, e.g. `pending#3`.
+pub fn pending_value(user: &Username) -> String {
+    format!("pending#{}", user_shard(user))
 }
 
 /// The stored `shard` value of shard number `n`, e.g. `users#3`.
@@ -115,22 +172,34 @@ fn key(name: &str, kind: KeyType) -> StoreResult<KeySchemaElement> {
 }
 
 fn keys_only_index(name: &str, hash: &str, range: &str) -> StoreResult<GlobalSecondaryIndex> {
+    index(name, hash, range, None)
+}
+
+/// An index projecting its keys and, with `include`, that attribute too.
+fn index(
+    name: &str,
+    hash: &str,
+    range: &str,
+    include: Option<&str>,
+) -> StoreResult<GlobalSecondaryIndex> {
+    let projection = match include {
+        None => Projection::builder().projection_type(ProjectionType::KeysOnly),
+        Some(a) => Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .non_key_attributes(a),
+    };
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(hash, KeyType::Hash)?)
         .key_schema(key(range, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
+        .projection(projection.build())
         .build()
         .map_err(build)
 }
 
-/// Creates the three tables (on demand) unless they exist, waits until they
-/// and their indexes are active, and enables TTL on sessions and
-/// connections. Idempotent.
+/// Creates the four tables (on demand; the presence table with its stream)
+/// unless they exist, waits until they and their indexes are active, and
+/// enables TTL on sessions and connections. Idempotent.
 pub async fn create_tables(client: &Client, tables: &Tables) -> StoreResult<()> {
     use ScalarAttributeType::{N, S};
     let users = client
@@ -139,6 +208,46 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> StoreResult<()> 
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr(USER_NAME, S)?)
         .key_schema(key(USER_NAME, KeyType::Hash)?);
+    let presence = client
+        .create_table()
+        .table_name(&tables.presence)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(PRESENCE_NAME, S)?)
+        .attribute_definitions(attr(PRESENCE_DIR, S)?)
+        .attribute_definitions(attr(PRESENCE_CREATED_AT, N)?)
+        .attribute_definitions(attr(PRESENCE_ONLINE, S)?)
+        .attribute_definitions(attr(PRESENCE_PENDING, S)?)
+        .attribute_definitions(attr(PRESENCE_OFFLINE_AT, N)?)
+        .key_schema(key(PRESENCE_NAME, KeyType::Hash)?)
+        .global_secondary_indexes(index(
+            INDEX_BY_NAME,
+            PRESENCE_DIR,
+            PRESENCE_NAME,
+            Some(PRESENCE_SEQ),
+        )?)
+        .global_secondary_indexes(keys_only_index(
+            INDEX_BY_CREATED,
+            PRESENCE_DIR,
+            PRESENCE_CREATED_AT,
+        )?)
+        .global_secondary_indexes(index(
+            INDEX_BY_ONLINE,
+            PRESENCE_ONLINE,
+            PRESENCE_NAME,
+            Some(PRESENCE_SEQ),
+        )?)
+        .global_secondary_indexes(keys_only_index(
+            INDEX_BY_PENDING,
+            PRESENCE_PENDING,
+            PRESENCE_OFFLINE_AT,
+        )?)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(build)?,
+        );
     let sessions = client
         .create_table()
         .table_name(&tables.sessions)
@@ -161,7 +270,7 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> StoreResult<()> 
             CONN_SHARD,
             CONN_LEASE_UNTIL,
         )?);
-    for request in [users, sessions, connections] {
+    for request in [users, presence, sessions, connections] {
         match request.send().await {
             Ok(_) => {}
             Err(e)
@@ -170,7 +279,12 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> StoreResult<()> 
             Err(e) => return Err(sdk("CreateTable", e)),
         }
     }
-    for table in [&tables.users, &tables.sessions, &tables.connections] {
+    for table in [
+        &tables.users,
+        &tables.presence,
+        &tables.sessions,
+        &tables.connections,
+    ] {
         wait_active(client, table).await?;
     }
     for table in [&tables.sessions, &tables.connections] {

@@ -1,15 +1,23 @@
-//! Connections: registering and removing them (with the presence count, in
-//! one Lua script each), leases, and the listings by session, by group and
-//! by lease end.
+//! Connections: registering and removing them (with the presence count,
+//! the transition and its log entry, in one Lua script each), pending
+//! offlines, leases, and the listings by session, by group and by lease end.
 
 use redis::AsyncCommands;
 
-use super::{Corrupt, RedisStore, backend, username};
-use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp};
-use crate::store::{ConnectionRecord, Page, RemoveIf, Removed, StoreError, StoreResult};
+use super::{Corrupt, RedisStore, backend, pairs, username};
+use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp, Username};
+use crate::store::{ConnectionRecord, Offline, Page, RemoveIf, Removed, StoreError, StoreResult};
 
 /// Renewals per script call: bounds how long one call blocks Redis.
 const RENEW_BATCH: usize = 500;
+
+fn event(username: Username, seq: u64) -> PresenceEvent {
+    PresenceEvent {
+        username,
+        is_logged_in: seq % 2 == 1,
+        seq,
+    }
+}
 
 impl RedisStore {
     pub(super) async fn insert_connection(
@@ -17,14 +25,7 @@ impl RedisStore {
         c: &ConnectionRecord,
     ) -> StoreResult<Option<PresenceEvent>> {
         let seq: u64 = self
-            .scripts
-            .add_connection
-            .key(self.key(&["conn:", c.id.as_str()]))
-            .key(self.key(&["leases"]))
-            .key(self.key(&["presence"]))
-            .key(self.key(&["seq"]))
-            .key(self.key(&["sconns:", c.session.as_str()]))
-            .key(self.key(&["group:users"]))
+            .invocation(&self.scripts.add_connection)
             .arg(c.id.as_str())
             .arg(c.username.as_str())
             .arg(c.session.as_str())
@@ -32,53 +33,72 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        Ok((seq > 0).then(|| PresenceEvent {
-            username: c.username.clone(),
-            is_logged_in: true,
-            seq,
-        }))
+        Ok((seq > 0).then(|| event(c.username.clone(), seq)))
     }
 
     pub(super) async fn delete_connection(
         &self,
         id: &ConnectionId,
         condition: RemoveIf,
+        offline: Offline,
     ) -> StoreResult<Option<Removed>> {
         let when = match condition {
             RemoveIf::Always => String::new(),
             RemoveIf::ExpiredAt(t) => t.as_millis().to_string(),
         };
+        let deadline = match offline {
+            Offline::Now => String::new(),
+            Offline::After(t) => t.as_millis().to_string(),
+        };
         let at = self.key(&["conn:", id.as_str()]);
-        let out: Option<(String, String, u64)> = self
-            .scripts
-            .remove_connection
-            .key(&at)
-            .key(self.key(&["leases"]))
-            .key(self.key(&["presence"]))
-            .key(self.key(&["seq"]))
-            .key(self.key(&["group:users"]))
+        let out: Option<(String, String, u64, u8)> = self
+            .invocation(&self.scripts.remove_connection)
             .arg(id.as_str())
-            .arg(&self.prefix)
             .arg(when)
+            .arg(deadline)
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        let Some((user, session, seq)) = out else {
+        let Some((user, session, seq, grace)) = out else {
             return Ok(None);
         };
         let username = username(&user, &at)?;
         let session =
             SessionKey::parse(&session).ok_or_else(|| StoreError::backend(Corrupt(at)))?;
-        let went_offline = (seq > 0).then(|| PresenceEvent {
-            username: username.clone(),
-            is_logged_in: false,
-            seq,
-        });
         Ok(Some(Removed {
+            went_offline: (seq > 0).then(|| event(username.clone(), seq)),
             username,
             session,
-            went_offline,
+            grace_started: grace == 1,
         }))
+    }
+
+    pub(super) async fn settle(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<PresenceEvent>> {
+        let flat: Vec<String> = self
+            .invocation(&self.scripts.settle_offline)
+            .arg(now.as_millis())
+            .arg(limit)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok(pairs(flat, "pending")?
+            .into_iter()
+            .map(|(u, seq)| event(u, seq))
+            .collect())
+    }
+
+    pub(super) async fn take_offline(&self, user: &Username) -> StoreResult<Option<PresenceEvent>> {
+        let seq: u64 = self
+            .invocation(&self.scripts.offline_now)
+            .arg(user.as_str())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok((seq > 0).then(|| event(user.clone(), seq)))
     }
 
     pub(super) async fn extend_leases(

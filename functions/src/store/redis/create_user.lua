@@ -1,10 +1,12 @@
--- Create a user unless the name is taken.
--- KEYS[1] user hash, KEYS[2] users sorted set
--- ARGV[1] name, ARGV[2] password hash, ARGV[3] created (ms)
+-- Create a user unless the name is taken, and log the sign-up.
+-- ARGV[3] name, ARGV[4] password hash, ARGV[5] created (ms)
 -- Returns 1 if created, 0 if the name was taken.
-if redis.call('EXISTS', KEYS[1]) == 1 then
+local key = k('user:' .. ARGV[3])
+if redis.call('EXISTS', key) == 1 then
   return 0
 end
-redis.call('HSET', KEYS[1], 'hash', ARGV[2], 'created', ARGV[3])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('HSET', key, 'hash', ARGV[4], 'created', ARGV[5])
+redis.call('ZADD', k('users'), 0, ARGV[3])
+redis.call('ZADD', k('users:joined'), ARGV[5], ARGV[3])
+log('j', ARGV[3], 'c', ARGV[5])
 return 1

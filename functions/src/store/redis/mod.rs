@@ -6,69 +6,114 @@
 //! |---|---|---|
 //! | `P user:{name}` | hash | `hash` (Argon2id PHC), `created` |
 //! | `P users` | sorted set (score 0) | every name, listed in order |
+//! | `P users:joined` | sorted set | name → creation time (ms) |
 //! | `P session:{key}` | hash, `PEXPIREAT` | `user`, `exp` |
 //! | `P conn:{id}` | hash | `user`, `session` |
 //! | `P leases` | sorted set | connection id → lease end (ms), for the sweep |
 //! | `P group:users` | sorted set (score 0) | the `users` group, paged by id |
 //! | `P sconns:{session}` | set | a session's connections (log out) |
 //! | `P presence` | hash | user → open connections |
-//! | `P seq` | hash | user → presence transitions so far |
+//! | `P seq` | hash | user → presence transitions so far (odd: online) |
+//! | `P online` | hash | online user → transition number |
+//! | `P pending` | sorted set | user → grace deadline (ms) of a pending offline |
+//! | `P log` | stream | the event log: `n` (entry number), `k` (`p` presence, `j` joined), `u` user, `s` seq or `c` created |
+//! | `P log:n` | string | entries appended so far |
 //!
-//! Presence changes run as Lua scripts, so a connect or disconnect and its
-//! count update are one atomic step on the server: concurrent processes see
-//! exactly one 0→1 and one 1→0. Scripts build the session-set key from the
-//! prefix, so on Redis Cluster use a hash-tagged prefix such as `{rollcall}:`
-//! to keep every key in one slot.
+//! Every change of presence or of the user list is one Lua script
+//! (`*.lua`, each prefixed with `prelude.lua`) that updates the state and
+//! `XADD`s its event to the log in the same atomic step, so concurrent
+//! processes see exactly one 0→1 and one 1→0, a process dying mid-way loses
+//! nothing, and the log is in transition order. The log is trimmed to about
+//! `log_max` entries (`MAXLEN ~`). Readers ([`log`]) notice a gap or a
+//! rewind (Redis restarted empty or from an older file) through the entry
+//! numbers. Scripts build keys from the prefix, so on Redis Cluster use a
+//! hash-tagged prefix such as `{rollcall}:` to keep every key in one slot.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{
-    ConnectionRecord, Page, RemoveIf, Removed, SessionRecord, Store, StoreError, StoreResult,
-    UserRecord,
+    ConnectionRecord, LogCursor, LogRead, Offline, OnlineCut, Page, RemoveIf, Removed,
+    SessionRecord, Store, StoreError, StoreResult, UserRecord,
 };
 use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp, UserPresence, Username};
 
 mod connections;
+mod log;
+
+/// Default approximate length the event log is trimmed to.
+pub const DEFAULT_LOG_MAX: usize = 100_000;
+
+/// How long a command may take before the call fails (the client then
+/// reconnects): long enough for the largest reads (a page of users, an
+/// online cut), short enough to notice a dead server.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The Redis store. Cheap to clone (one multiplexed, self-reconnecting
-/// connection underneath).
+/// connection underneath, plus one for blocking log reads).
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    client: redis::Client,
     prefix: String,
+    log_max: usize,
     scripts: &'static Scripts,
+    tail: std::sync::Arc<tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>>,
 }
 
 struct Scripts {
     create_user: Script,
     add_connection: Script,
     remove_connection: Script,
+    settle_offline: Script,
+    offline_now: Script,
+    online_users: Script,
+    list_users: Script,
     renew_leases: Script,
 }
 
 fn scripts() -> &'static Scripts {
     static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    let with_prelude =
+        |body: &str| Script::new(&format!("{}\n{body}", include_str!("prelude.lua")));
     SCRIPTS.get_or_init(|| Scripts {
-        create_user: Script::new(include_str!("create_user.lua")),
-        add_connection: Script::new(include_str!("add_connection.lua")),
-        remove_connection: Script::new(include_str!("remove_connection.lua")),
+        create_user: with_prelude(include_str!("create_user.lua")),
+        add_connection: with_prelude(include_str!("add_connection.lua")),
+        remove_connection: with_prelude(include_str!("remove_connection.lua")),
+        settle_offline: with_prelude(include_str!("settle_offline.lua")),
+        offline_now: with_prelude(include_str!("offline_now.lua")),
+        online_users: with_prelude(include_str!("online_users.lua")),
+        list_users: with_prelude(include_str!("list_users.lua")),
         renew_leases: Script::new(include_str!("renew_leases.lua")),
     })
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port[/db]`); every key starts with `prefix`.
+    /// Connects to `url` (`redis://host:port[/db]`); every key starts with
+    /// `prefix`; the log keeps about [`DEFAULT_LOG_MAX`] entries.
     pub async fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
+        Self::connect_with(url, prefix, DEFAULT_LOG_MAX).await
+    }
+
+    /// [`RedisStore::connect`] with the log trimmed to about `log_max` entries.
+    pub async fn connect_with(url: &str, prefix: &str, log_max: usize) -> StoreResult<Self> {
         let client = redis::Client::open(url).map_err(StoreError::backend)?;
-        let conn = ConnectionManager::new(client)
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(StoreError::backend)?;
         Ok(Self {
             conn,
+            client,
             prefix: prefix.to_owned(),
+            log_max: log_max.max(1),
             scripts: scripts(),
+            tail: std::sync::Arc::default(),
         })
     }
 
@@ -88,6 +133,13 @@ impl RedisStore {
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }
+
+    /// A call of `script` with the prelude's keys and arguments filled in.
+    fn invocation<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
+        let mut call = script.key(self.key(&["log"]));
+        call.arg(&self.prefix).arg(self.log_max);
+        call
+    }
 }
 
 fn backend(e: redis::RedisError) -> StoreError {
@@ -103,14 +155,25 @@ fn username(raw: &str, at: &str) -> StoreResult<Username> {
     Username::parse(raw).map_err(|_| StoreError::backend(Corrupt(at.to_owned())))
 }
 
+/// `[name1, n1, name2, n2, …]` as `(name, n)` pairs.
+fn pairs(flat: Vec<String>, at: &str) -> StoreResult<Vec<(Username, u64)>> {
+    flat.chunks(2)
+        .map(|c| match c {
+            [name, n] => Ok((
+                username(name, at)?,
+                n.parse()
+                    .map_err(|_| StoreError::backend(Corrupt(at.to_owned())))?,
+            )),
+            _ => Err(StoreError::backend(Corrupt(at.to_owned()))),
+        })
+        .collect()
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
         let created: i64 = self
-            .scripts
-            .create_user
-            .key(self.key(&["user:", user.username.as_str()]))
-            .key(self.key(&["users"]))
+            .invocation(&self.scripts.create_user)
             .arg(user.username.as_str())
             .arg(&user.password_hash)
             .arg(user.created_at.as_millis())
@@ -137,23 +200,45 @@ impl Store for RedisStore {
         }))
     }
 
-    async fn list_presence(&self) -> StoreResult<Vec<UserPresence>> {
-        let (names, online): (Vec<String>, std::collections::HashMap<String, i64>) = redis::pipe()
-            .zrange(self.key(&["users"]), 0, -1)
-            .hgetall(self.key(&["presence"]))
-            .query_async(&mut self.conn())
+    async fn list_users(
+        &self,
+        after: Option<&Username>,
+        limit: usize,
+    ) -> StoreResult<Page<UserPresence>> {
+        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let flat: Vec<String> = self
+            .invocation(&self.scripts.list_users)
+            .arg(from)
+            .arg(limit.saturating_add(1))
+            .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        names
+        let mut items: Vec<UserPresence> = pairs(flat, "users")?
             .into_iter()
-            .map(|n| {
-                let is_logged_in = online.get(&n).is_some_and(|c| *c > 0);
-                Ok(UserPresence {
-                    username: username(&n, "users")?,
-                    is_logged_in,
-                })
-            })
-            .collect()
+            .map(|(u, seq)| UserPresence::at(u, seq))
+            .collect();
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|u| u.username.as_str().to_owned())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn joined_since(&self, since: Timestamp, limit: usize) -> StoreResult<Vec<Username>> {
+        let names: Vec<String> = self
+            .conn()
+            .zrangebyscore_limit(
+                self.key(&["users:joined"]),
+                format!("({}", since.as_millis()),
+                "+inf",
+                0,
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )
+            .await
+            .map_err(backend)?;
+        names.iter().map(|n| username(n, "users:joined")).collect()
     }
 
     async fn create_session(&self, s: &SessionRecord) -> StoreResult<()> {
@@ -218,8 +303,21 @@ impl Store for RedisStore {
         &self,
         id: &ConnectionId,
         condition: RemoveIf,
+        offline: Offline,
     ) -> StoreResult<Option<Removed>> {
-        self.delete_connection(id, condition).await
+        self.delete_connection(id, condition, offline).await
+    }
+
+    async fn settle_offline(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<PresenceEvent>> {
+        self.settle(now, limit).await
+    }
+
+    async fn offline_now(&self, user: &Username) -> StoreResult<Option<PresenceEvent>> {
+        self.take_offline(user).await
     }
 
     async fn renew_leases(
@@ -248,6 +346,19 @@ impl Store for RedisStore {
         limit: usize,
     ) -> StoreResult<Vec<ConnectionId>> {
         self.expired(now, limit).await
+    }
+
+    async fn online_users(&self) -> StoreResult<OnlineCut> {
+        self.cut().await
+    }
+
+    async fn read_log(
+        &self,
+        after: &LogCursor,
+        max: usize,
+        wait: Duration,
+    ) -> StoreResult<LogRead> {
+        self.tail_log(after, max, wait).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -1,31 +1,41 @@
--- Unregister a connection and uncount it, atomically.
--- KEYS[1] conn hash, KEYS[2] leases zset, KEYS[3] presence hash, KEYS[4] seq
--- hash, KEYS[5] group zset
--- ARGV[1] id, ARGV[2] key prefix (for the session's connection set),
--- ARGV[3] '' to remove unconditionally, or a time (ms): remove only if the
--- lease ended at or before it.
--- Returns nil if nothing was removed, else {user, session, seq} where seq is
--- the user's new transition number on 1 -> 0, else 0.
-local rec = redis.call('HMGET', KEYS[1], 'user', 'session')
+-- Unregister a connection and uncount it, atomically. If it was its user's
+-- last, they go offline now (logged) or at a grace deadline.
+-- ARGV[3] id, ARGV[4] '' to remove unconditionally, or a time (ms): remove
+-- only if the lease ended at or before it; ARGV[5] '' to go offline now, or
+-- the grace deadline (ms).
+-- Returns nil if nothing was removed, else {user, session, seq, grace}: seq
+-- the user's new transition number if they went offline now, else 0; grace
+-- 1 if their offline now waits for the deadline.
+local conn = k('conn:' .. ARGV[3])
+local rec = redis.call('HMGET', conn, 'user', 'session')
 if not rec[1] then
   -- Not registered; drop any stray index entries.
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('ZREM', k('leases'), ARGV[3])
+  redis.call('ZREM', k('group:users'), ARGV[3])
   return nil
 end
-if ARGV[3] ~= '' then
-  local lease = redis.call('ZSCORE', KEYS[2], ARGV[1])
-  if lease and tonumber(lease) > tonumber(ARGV[3]) then
+if ARGV[4] ~= '' then
+  local lease = redis.call('ZSCORE', k('leases'), ARGV[3])
+  if lease and tonumber(lease) > tonumber(ARGV[4]) then
     return nil
   end
 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[5], ARGV[1])
-redis.call('SREM', ARGV[2] .. 'sconns:' .. rec[2], ARGV[1])
-local seq = 0
-if redis.call('HINCRBY', KEYS[3], rec[1], -1) <= 0 then
-  redis.call('HDEL', KEYS[3], rec[1])
-  seq = redis.call('HINCRBY', KEYS[4], rec[1], 1)
+local user = rec[1]
+redis.call('DEL', conn)
+redis.call('ZREM', k('leases'), ARGV[3])
+redis.call('ZREM', k('group:users'), ARGV[3])
+redis.call('SREM', k('sconns:' .. rec[2]), ARGV[3])
+local seq, grace = 0, 0
+if redis.call('HINCRBY', k('presence'), user, -1) <= 0 then
+  redis.call('HDEL', k('presence'), user)
+  if seq_of(user) % 2 == 1 then
+    if ARGV[5] == '' then
+      redis.call('ZREM', k('pending'), user)
+      seq = transition(user)
+    else
+      redis.call('ZADD', k('pending'), ARGV[5], user)
+      grace = 1
+    end
+  end
 end
-return {rec[1], rec[2], seq}
+return {user, rec[2], seq, grace}

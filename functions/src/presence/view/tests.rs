@@ -1,0 +1,143 @@
+//! The view's rules: merge by transition number, skip what it knows, one
+//! frame per change, joins remembered since the load.
+
+use super::*;
+use crate::domain::PresenceEvent;
+
+fn name(s: &str) -> Username {
+    Username::parse(s).unwrap()
+}
+
+fn at(s: &str, seq: u64) -> UserPresence {
+    UserPresence::at(name(s), seq)
+}
+
+fn presence(s: &str, seq: u64) -> LogEvent {
+    LogEvent::Presence(PresenceEvent {
+        username: name(s),
+        is_logged_in: seq % 2 == 1,
+        seq,
+    })
+}
+
+fn frames(view: &PresenceView, events: &[LogEvent]) -> Vec<String> {
+    let mut out = Vec::new();
+    view.apply(events, |b| out.push(String::from_utf8(b.to_vec()).unwrap()));
+    out
+}
+
+#[test]
+fn a_load_merges_the_cut_and_the_newer_user_list_by_transition_number() {
+    let view = PresenceView::new();
+    let t0 = Timestamp::from_millis(1_000);
+    // The cut says bob is online at 3; the list, read later, has him at 4.
+    let frame = view.load(
+        vec![at("bob", 3), at("cy", 1)],
+        vec![at("amy", 0), at("bob", 4), at("cy", 1)],
+        t0,
+        |f| String::from_utf8(f.to_vec()).unwrap(),
+    );
+    assert_eq!(
+        frame,
+        r#"{"type":"snapshot","reset":true,"users":[{"username":"cy","is_logged_in":true,"seq":1}]}"#
+    );
+    assert_eq!(view.online(), vec![at("cy", 1)]);
+    assert_eq!(view.stats().users, 3);
+    // The log after the cut replays bob's 4th transition: already known.
+    assert!(frames(&view, &[presence("bob", 4)]).is_empty());
+    assert_eq!(
+        frames(&view, &[presence("bob", 5), presence("bob", 5)]),
+        vec![r#"{"username":"bob","is_logged_in":true,"seq":5}"#.to_owned()],
+        "one frame per change, duplicates skipped"
+    );
+}
+
+#[test]
+fn the_snapshot_frame_is_serialised_once_per_change() {
+    let view = PresenceView::new();
+    view.load(
+        vec![],
+        vec![at("amy", 0)],
+        Timestamp::from_millis(1),
+        |_| (),
+    );
+    let a = view.join(Bytes::clone);
+    let b = view.join(Bytes::clone);
+    assert_eq!(a.as_ptr(), b.as_ptr(), "the same buffer is shared");
+    frames(&view, &[presence("amy", 1)]);
+    let c = view.join(Bytes::clone);
+    assert_ne!(a, c);
+    assert!(String::from_utf8(c.to_vec()).unwrap().contains("amy"));
+}
+
+#[test]
+fn joins_appear_in_the_list_and_are_remembered_since_the_load() {
+    let view = PresenceView::new();
+    let loaded = Timestamp::from_millis(100_000);
+    view.load(vec![], vec![], loaded, |_| ());
+    let joined = LogEvent::Joined {
+        username: name("new"),
+        created_at: Timestamp::from_millis(200_000),
+    };
+    assert_eq!(
+        frames(&view, std::slice::from_ref(&joined)),
+        vec![r#"{"username":"new","is_logged_in":false,"seq":0}"#.to_owned()]
+    );
+    assert!(frames(&view, &[joined]).is_empty(), "a duplicate join");
+    assert_eq!(view.users_page(None, 10).items, vec![at("new", 0)]);
+    assert_eq!(
+        view.joined_since(Timestamp::from_millis(150_000), 10),
+        Joined::Known(vec![name("new")], false)
+    );
+    assert_eq!(
+        view.joined_since(Timestamp::from_millis(300_000), 10),
+        Joined::Known(vec![], false)
+    );
+    assert_eq!(
+        view.joined_since(Timestamp::from_millis(1), 10),
+        Joined::Unknown,
+        "before the load: the store knows"
+    );
+}
+
+#[test]
+fn rows_are_rendered_once_per_change() {
+    let view = PresenceView::new();
+    view.load(
+        vec![],
+        vec![at("amy", 0)],
+        Timestamp::from_millis(1),
+        |_| (),
+    );
+    let mut renders = 0;
+    for _ in 0..3 {
+        view.rows(|users| {
+            renders += 1;
+            format!("{}", users.len())
+        });
+    }
+    assert_eq!(renders, 1);
+    frames(&view, &[presence("amy", 1)]);
+    view.rows(|_| {
+        renders += 1;
+        String::new()
+    });
+    assert_eq!(renders, 2);
+}
+
+#[tokio::test]
+async fn waiting_for_a_transition_returns_once_it_is_applied() {
+    let view = Arc::new(PresenceView::new());
+    view.load(vec![], vec![], Timestamp::from_millis(1), |_| ());
+    assert!(
+        !view
+            .wait_for(&name("amy"), 1, Duration::from_millis(20))
+            .await
+    );
+    let v = view.clone();
+    let waiter =
+        tokio::spawn(async move { v.wait_for(&name("amy"), 1, Duration::from_secs(5)).await });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    frames(&view, &[presence("amy", 1)]);
+    assert!(waiter.await.unwrap());
+}

@@ -1,0 +1,10 @@
+-- A page of users by name, with their transition numbers.
+-- ARGV[3] exclusive lower bound ('-' from the start, else '(' .. name),
+-- ARGV[4] at most this many. Returns {name1, seq1, ...}.
+local names = redis.call('ZRANGEBYLEX', k('users'), ARGV[3], '+', 'LIMIT', 0, ARGV[4])
+local out = {}
+for _, name in ipairs(names) do
+  out[#out + 1] = name
+  out[#out + 1] = redis.call('HGET', k('seq'), name) or '0'
+end
+return out

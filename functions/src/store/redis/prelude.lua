@@ -1,0 +1,33 @@
+-- Shared by every rollcall script (prepended to each).
+-- KEYS[1] is the event log stream (declared so a cluster routes the script;
+-- every other key is built from the prefix, so on Redis Cluster the prefix
+-- must carry a hash tag, e.g. {rollcall}:).
+-- ARGV[1] key prefix, ARGV[2] the log's approximate maximum length; the
+-- script's own arguments start at ARGV[3].
+local P = ARGV[1]
+local LOG_MAX = ARGV[2]
+local function k(name) return P .. name end
+
+-- Appends an entry to the log, numbered consecutively (field n) so readers
+-- notice a gap or a rewind.
+local function log(kind, user, field, value)
+  local n = redis.call('INCR', k('log:n'))
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', LOG_MAX, '*', 'n', n, 'k', kind, 'u', user, field, value)
+end
+
+local function seq_of(user)
+  return tonumber(redis.call('HGET', k('seq'), user) or '0')
+end
+
+-- The user's next presence transition (odd: online, even: offline), with
+-- its log entry, in the same atomic step.
+local function transition(user)
+  local seq = redis.call('HINCRBY', k('seq'), user, 1)
+  if seq % 2 == 1 then
+    redis.call('HSET', k('online'), user, seq)
+  else
+    redis.call('HDEL', k('online'), user)
+  end
+  log('p', user, 's', seq)
+  return seq
+end
