@@ -73,6 +73,8 @@ pub struct HomePage<'a> {
     pub ws_token: &'a str,
     /// Client ping period in milliseconds.
     pub ping_ms: u64,
+    /// How often the page replaces its socket, in milliseconds.
+    pub refresh_ms: u64,
     /// Whether the page must ask for a snapshot after connecting (API
     /// Gateway cannot push during `$connect`).
     pub request_snapshot: bool,

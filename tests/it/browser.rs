@@ -92,3 +92,122 @@ async fn two_browsers(mut driver: Chromedriver, base: &str) {
     wait_live(&alice).await;
     alice.close().await.expect("close alice's browser");
 }
+
+/// Records in `browser`'s page every moment the row of `name` reads Offline.
+async fn watch_for_offline(browser: &fantoccini::Client, name: &str) {
+    let script = r#"
+        const name = arguments[0];
+        window.__offline = [];
+        const row = document.querySelector('li[data-username="' + CSS.escape(name) + '"]');
+        new MutationObserver(() => {
+            if (row.textContent.endsWith(': Offline')) window.__offline.push(Date.now());
+        }).observe(row, { childList: true, characterData: true, subtree: true });
+        return null;"#;
+    browser
+        .execute(script, vec![serde_json::json!(name)])
+        .await
+        .expect("js");
+}
+
+async fn offline_sightings(browser: &fantoccini::Client) -> serde_json::Value {
+    browser
+        .execute("return window.__offline;", vec![])
+        .await
+        .expect("js")
+}
+
+/// Two users' pages; returns (driver, alice's browser, bob's browser, bob's name).
+async fn two_pages(
+    driver: &mut Chromedriver,
+    base: &str,
+) -> (fantoccini::Client, fantoccini::Client, String) {
+    let (an, bn) = (unique_name("alice"), unique_name("bob"));
+    let http = Visitor::new(base);
+    http.sign_up(&an, PASSWORD).await;
+    http.sign_up(&bn, PASSWORD).await;
+    let alice = driver.browser().await;
+    let bob = driver.browser().await;
+    log_in(&alice, base, &an, PASSWORD).await;
+    log_in(&bob, base, &bn, PASSWORD).await;
+    wait_for_row(&alice, &bn, &format!("{bn}: Online")).await;
+    wait_live(&bob).await;
+    (alice, bob, bn)
+}
+
+/// Refreshing a tab (F5) closes its socket and opens another within the
+/// grace period: the other browser never shows the user offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshing_a_tab_never_shows_its_user_offline_elsewhere() {
+    let Some(mut driver) = driver().await else {
+        return;
+    };
+    let app = rollcall_tests::app::spawn_with(
+        &rollcall_local_server::node::Backend::Redis {
+            url: rollcall_tests::redis_server::redis_url().to_owned(),
+        },
+        &[
+            (
+                "ROLLCALL_REDIS_PREFIX",
+                &rollcall_tests::redis_server::unique_prefix(),
+            ),
+            ("ROLLCALL_OFFLINE_GRACE_SECS", "3"),
+        ],
+    )
+    .await;
+    let (alice, bob, bn) = two_pages(&mut driver, &app.base).await;
+    watch_for_offline(&alice, &bn).await;
+    for _ in 0..2 {
+        bob.refresh().await.expect("refresh");
+        wait_live(&bob).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await; // past the grace
+    assert_eq!(offline_sightings(&alice).await, serde_json::json!([]));
+    wait_for_row(&alice, &bn, &format!("{bn}: Online")).await;
+    alice.close().await.expect("close");
+    bob.close().await.expect("close");
+}
+
+/// The page's scheduled socket refresh opens the new socket before closing
+/// the old one: even with no grace period at all, nobody ever sees a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_socket_refresh_leaves_no_gap() {
+    let Some(mut driver) = driver().await else {
+        return;
+    };
+    let app = rollcall_tests::app::spawn_with(
+        &rollcall_local_server::node::Backend::Redis {
+            url: rollcall_tests::redis_server::redis_url().to_owned(),
+        },
+        &[
+            (
+                "ROLLCALL_REDIS_PREFIX",
+                &rollcall_tests::redis_server::unique_prefix(),
+            ),
+            ("ROLLCALL_OFFLINE_GRACE_SECS", "0"),
+            ("ROLLCALL_CLIENT_REFRESH_SECS", "1"),
+        ],
+    )
+    .await;
+    let (alice, bob, bn) = two_pages(&mut driver, &app.base).await;
+    watch_for_offline(&alice, &bn).await;
+    let ids = || async {
+        let page = app
+            .ctx
+            .store
+            .group_connections(None, 100)
+            .await
+            .expect("group");
+        page.items
+    };
+    let before = ids().await;
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let after = ids().await;
+    assert!(
+        after.iter().any(|id| !before.contains(id)),
+        "the sockets were replaced: {before:?} → {after:?}"
+    );
+    assert_eq!(offline_sightings(&alice).await, serde_json::json!([]));
+    wait_for_row(&alice, &bn, &format!("{bn}: Online")).await;
+    alice.close().await.expect("close");
+    bob.close().await.expect("close");
+}

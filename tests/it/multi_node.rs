@@ -156,6 +156,53 @@ async fn sigterm_closes_sockets_announces_offline_and_exits_cleanly() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A rolling restart: of two processes on one Redis, one is stopped
+/// (SIGTERM, as a deploy does) and its users' pages reconnect to the other
+/// within the grace period: nobody is announced offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_one_of_two_processes_within_the_grace_announces_nothing() {
+    let prefix = unique_prefix();
+    let settings = [
+        ("ROLLCALL_STORE", redis_url()),
+        ("ROLLCALL_REDIS_PREFIX", prefix.as_str()),
+        ("ROLLCALL_OFFLINE_GRACE_SECS", "3"),
+    ];
+    let (mut p1, p2) = (
+        start_process_with(&settings).await,
+        start_process_with(&settings).await,
+    );
+    let alice = Visitor::new(&p2.base);
+    alice.register(&unique_name("alice")).await;
+    let bn = unique_name("bob");
+    let (bob_on_1, bob_on_2) = (Visitor::new(&p1.base), Visitor::new(&p2.base));
+    bob_on_1.register(&bn).await;
+    bob_on_2.log_in(&bn, rollcall_tests::PASSWORD).await;
+    let mut watcher = alice.socket().await;
+    let mut tab = bob_on_1.socket().await;
+    watcher.expect_event(&bn, true).await;
+
+    p1.signal("-TERM");
+    assert_eq!(tab.expect_closed(Duration::from_secs(5)).await, Some(1001));
+    let _back = bob_on_2.socket().await; // the page reconnects to the other
+    watcher
+        .expect_no_event_for(&bn, Duration::from_secs(4))
+        .await;
+    let status = tokio::time::timeout(Duration::from_secs(10), p1.child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status:?}");
+    let snapshot = Visitor::new(&p2.base);
+    snapshot.log_in(&bn, rollcall_tests::PASSWORD).await;
+    assert!(
+        snapshot
+            .socket()
+            .await
+            .snapshot
+            .contains(&(bn.clone(), true))
+    );
+}
+
 /// `ROLLCALL_STORE=dynamodb` with the AWS SDK's own environment
 /// (`AWS_ENDPOINT_URL` → moto): the real program, end to end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,6 +213,7 @@ async fn the_server_program_runs_on_dynamodb_from_its_environment() {
         ("ROLLCALL_STORE", "dynamodb"),
         ("ROLLCALL_CREATE_TABLES", "1"),
         ("ROLLCALL_USERS_TABLE", &tables.users),
+        ("ROLLCALL_PRESENCE_TABLE", &tables.presence),
         ("ROLLCALL_SESSIONS_TABLE", &tables.sessions),
         ("ROLLCALL_CONNECTIONS_TABLE", &tables.connections),
         ("AWS_ENDPOINT_URL", endpoint),

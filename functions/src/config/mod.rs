@@ -81,6 +81,10 @@ pub struct Config {
     /// flicker); 0 announces at once. Log out and expired leases are always
     /// immediate. Default 5.
     pub offline_grace: Duration,
+    /// `ROLLCALL_CLIENT_REFRESH_SECS` — the page replaces its socket this
+    /// often (API Gateway cuts connections at 2 h), opening the new one
+    /// before closing the old. Default 6600 (110 minutes).
+    pub client_refresh: Duration,
     /// `ROLLCALL_EVENT_LOG_MAX` — entries the Redis event log keeps (about;
     /// a process further behind reloads). Default 100000.
     pub event_log_max: usize,
@@ -136,6 +140,7 @@ pub const VARIABLES: &[(&str, Scope)] = &[
     ("ROLLCALL_CREATE_TABLES", Scope::Local),
     ("ROLLCALL_OFFLINE_GRACE_SECS", Scope::Lambda),
     ("ROLLCALL_EVENT_LOG_MAX", Scope::Lambda),
+    ("ROLLCALL_CLIENT_REFRESH_SECS", Scope::Lambda),
 ];
 
 /// A variable is set to something that cannot be used.
@@ -245,6 +250,7 @@ impl Config {
             create_tables: flag("ROLLCALL_CREATE_TABLES")?,
             offline_grace: secs("ROLLCALL_OFFLINE_GRACE_SECS", 5)?,
             event_log_max: count("ROLLCALL_EVENT_LOG_MAX", 100_000)?,
+            client_refresh: secs("ROLLCALL_CLIENT_REFRESH_SECS", 6600)?,
         };
         config.check()?;
         Ok(config)
@@ -273,6 +279,7 @@ impl Config {
         zero("ROLLCALL_SWEEP_SECS", self.sweep_interval)?;
         zero("ROLLCALL_CLIENT_PING_SECS", self.client_ping_interval)?;
         zero("ROLLCALL_SESSION_TTL_SECS", self.session_ttl)?;
+        zero("ROLLCALL_CLIENT_REFRESH_SECS", self.client_refresh)?;
         // Leases are renewed every lease/3; a lease shorter than a ping
         // period would let live sockets expire between renewals.
         if self.lease < self.ws_ping_interval {

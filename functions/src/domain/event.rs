@@ -105,6 +105,10 @@ pub enum ServerMessage {
         /// snapshot and an event may cross): the page keeps, per user,
         /// whichever of the two has the higher `seq`.
         reset: bool,
+        /// The server time (ms since the epoch) the snapshot is as of: a
+        /// client asks for the users who joined after it when it
+        /// reconnects.
+        at: u64,
         /// The online users, sorted by name.
         users: Vec<UserPresence>,
     },
@@ -185,11 +189,12 @@ mod tests {
     fn other_messages_carry_a_type() {
         let s = ServerMessage::Snapshot {
             reset: true,
+            at: 5,
             users: vec![UserPresence::at(name("a.b"), 3)],
         };
         assert_eq!(
             s.to_json(),
-            r#"{"type":"snapshot","reset":true,"users":[{"username":"a.b","is_logged_in":true,"seq":3}]}"#
+            r#"{"type":"snapshot","reset":true,"at":5,"users":[{"username":"a.b","is_logged_in":true,"seq":3}]}"#
         );
         let j = ServerMessage::Joined {
             users: vec![name("n")],

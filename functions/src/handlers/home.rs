@@ -38,7 +38,8 @@ pub async fn page(ctx: &AppContext, req: &Request) -> Result<Response, AppError>
         since: rendered_at.as_millis(),
         ws_url,
         ws_token,
-        ping_ms: u64::try_from(ctx.config.client_ping_interval.as_millis()).unwrap_or(u64::MAX),
+        ping_ms: millis(ctx.config.client_ping_interval),
+        refresh_ms: millis(ctx.config.client_refresh),
         request_snapshot: !ws_url.is_empty(),
     };
     let body = askama::Template::render(&page)?;
@@ -49,6 +50,10 @@ pub async fn page(ctx: &AppContext, req: &Request) -> Result<Response, AppError>
     } else {
         r
     })
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The list's `<li>` rows (askama escapes every name).

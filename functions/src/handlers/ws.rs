@@ -191,8 +191,10 @@ pub async fn snapshot(
     ctx: &AppContext,
     since: Option<Timestamp>,
 ) -> Result<Vec<ServerMessage>, AppError> {
+    let at = Timestamp::now().as_millis();
     let mut out = vec![ServerMessage::Snapshot {
         reset: ctx.presence.ordered(),
+        at,
         users: ctx.presence.online().await?,
     }];
     if let Some(joined) = joined(ctx, since).await? {

@@ -289,7 +289,14 @@ impl State {
             .iter()
             .map(|(u, seq)| UserPresence::at(u.clone(), *seq))
             .collect();
-        let frame = Bytes::from(ServerMessage::Snapshot { reset: true, users }.to_json());
+        let frame = Bytes::from(
+            ServerMessage::Snapshot {
+                reset: true,
+                at: Timestamp::now().as_millis(),
+                users,
+            }
+            .to_json(),
+        );
         self.snapshot = Some((self.version, frame.clone()));
         frame
     }

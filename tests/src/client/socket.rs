@@ -122,8 +122,9 @@ impl Socket {
     }
 
     /// Waits for the presence event of `name`, skipping other users' events
-    /// (and failing on another status of `name` first).
-    pub async fn expect_event(&mut self, name: &str, online: bool) {
+    /// (and failing on another status of `name` first); returns its
+    /// transition number.
+    pub async fn expect_event(&mut self, name: &str, online: bool) -> u64 {
         let deadline = tokio::time::Instant::now() + EVENT_WAIT;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -139,10 +140,12 @@ impl Socket {
                 Some(3),
                 "the tutorial's two fields and the transition number: {msg}"
             );
-            assert!(msg["seq"].is_u64(), "a transition number: {msg}");
+            let seq = msg["seq"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("a transition number: {msg}"));
             if msg["username"] == name {
                 assert_eq!(msg["is_logged_in"], online, "event for {name}: {msg}");
-                return;
+                return seq;
             }
         }
     }
