@@ -16,6 +16,8 @@ use rollcall::AppContext;
 use rollcall::error::AppError;
 use rollcall::handlers::{self, respond};
 use tokio::net::TcpListener;
+use tower_http::CompressionLevel;
+use tower_http::compression::CompressionLayer;
 
 use crate::feed::Feed;
 use crate::hub::Hub;
@@ -46,6 +48,10 @@ pub fn router(node: &Node) -> Router {
         .route("/users/", get(crate::ws::upgrade))
         .fallback(http)
         .layer(DefaultBodyLimit::max(respond::MAX_BODY_BYTES))
+        // The page lists every user: at 100,000 that is ~6 MB of HTML,
+        // well under 1 MB compressed. The fastest levels: compressing runs
+        // per request, and the list's markup compresses well anyway.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .with_state(state)
 }
 

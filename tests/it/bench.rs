@@ -22,3 +22,40 @@ async fn the_benchmark_measures_every_scenario_at_a_small_size() {
     let report = table(&rows);
     assert_eq!(report.lines().count(), 2 + Scenario::ALL.len(), "{report}");
 }
+
+/// The user-base bench runs at a small size: every socket opens, the page
+/// loads compressed, nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_base_benchmark_runs_at_a_small_size() {
+    let node = Path::new(env!("CARGO_BIN_EXE_rollcall-node"));
+    let m = rollcall_tests::bench::users::measure(node, 300, 20, 30, 50).await;
+    assert_eq!(m.errors, 0, "{m:?}");
+    assert!(m.snapshot_bytes > 0 && m.page.1 > 0, "{m:?}");
+    assert!(m.page.2 < m.page.1, "the page is compressed: {m:?}");
+    let report = rollcall_tests::bench::users::table(&[m]);
+    assert_eq!(report.lines().count(), 3, "{report}");
+}
+
+/// The churn bench runs at a small size: blips within the grace cost no
+/// event; without a grace, two per blip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_churn_benchmark_counts_no_event_within_the_grace() {
+    let node = Path::new(env!("CARGO_BIN_EXE_rollcall-node"));
+    let gap = std::time::Duration::from_millis(200);
+    let within = rollcall_tests::bench::churn::measure(
+        node,
+        std::time::Duration::from_secs(2),
+        5,
+        3,
+        2,
+        gap,
+    )
+    .await;
+    assert_eq!(within.events_per_observer, 0.0, "{within:?}");
+    let without =
+        rollcall_tests::bench::churn::measure(node, std::time::Duration::ZERO, 5, 3, 2, gap).await;
+    assert_eq!(
+        without.events_per_observer, 12.0,
+        "3 subjects × 2 blips × 2: {without:?}"
+    );
+}

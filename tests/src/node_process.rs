@@ -14,6 +14,9 @@ pub struct NodeProcess {
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// Warning and error lines it has logged so far (they are also copied
+    /// to this process's stderr).
+    pub problems: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl NodeProcess {
@@ -25,11 +28,23 @@ impl NodeProcess {
             .env("RUST_LOG", "warn")
             .envs(settings.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
+        let problems = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stderr = child.stderr.take().expect("stderr");
+        let counted = problems.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("WARN") || line.contains("ERROR") {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                eprintln!("{line}");
+            }
+        });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
@@ -44,7 +59,11 @@ impl NodeProcess {
             .unwrap_or_else(|| panic!("unexpected first line: {line}"));
         let base = format!("http://{addr}");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, base }
+        Self {
+            child,
+            base,
+            problems,
+        }
     }
 
     /// `ws://127.0.0.1:PORT/users/`.

@@ -1,87 +1,194 @@
-//! `rollcall-bench [--observers 1000,10000] [--rounds 20] [--scenarios memory,redis,redis-2-nodes]`
+//! `rollcall-bench [fanout] [--observers 1000,10000] [--rounds 20] [--scenarios memory,redis,redis-2-nodes]`
+//! `rollcall-bench users [--registered 1000,10000,100000] [--online 1000] [--burst 200] [--connects 5000]`
+//! `rollcall-bench churn [--grace 5] [--observers 100] [--subjects 20] [--rounds 10] [--gap-ms 500]`
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use super::{Scenario, measure, table};
+use super::{Scenario, churn, measure, table, users};
 
-const USAGE: &str = "usage: rollcall-bench [--observers N,N..] [--rounds N] [--scenarios memory,redis,redis-2-nodes]";
+const USAGE: &str = "usage: rollcall-bench [fanout] [--observers N,N..] [--rounds N] [--scenarios memory,redis,redis-2-nodes]
+       rollcall-bench users [--registered N,N..] [--online N] [--burst N] [--connects N]
+       rollcall-bench churn [--grace S] [--observers N] [--subjects N] [--rounds N] [--gap-ms N]";
 
-struct Options {
-    observers: Vec<usize>,
-    rounds: usize,
-    scenarios: Vec<Scenario>,
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+enum Command {
+    Fanout {
+        observers: Vec<usize>,
+        rounds: usize,
+        scenarios: Vec<Scenario>,
+    },
+    Users {
+        registered: Vec<usize>,
+        online: usize,
+        burst: usize,
+        connects: usize,
+    },
+    Churn {
+        grace: f64,
+        observers: usize,
+        subjects: usize,
+        rounds: usize,
+        gap_ms: usize,
+    },
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        observers: vec![1000, 10_000],
-        rounds: 20,
-        scenarios: Scenario::ALL.to_vec(),
+fn numbers(flag: &str, s: &str) -> Result<Vec<usize>, String> {
+    s.split(',').map(|n| number(flag, n)).collect()
+}
+
+fn number(flag: &str, s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{flag}: {s:?} is not a positive number"))
+}
+
+fn parse(args: &[String]) -> Result<Command, String> {
+    let (kind, rest) = match args.first().map(String::as_str) {
+        Some(k @ ("fanout" | "users" | "churn")) => (k, &args[1..]),
+        _ => ("fanout", args),
     };
-    let mut it = args.iter();
+    let mut cmd = match kind {
+        "users" => Command::Users {
+            registered: vec![1000, 10_000, 100_000],
+            online: 1000,
+            burst: 200,
+            connects: 5000,
+        },
+        "churn" => Command::Churn {
+            grace: 5.0,
+            observers: 100,
+            subjects: 20,
+            rounds: 10,
+            gap_ms: 500,
+        },
+        _ => Command::Fanout {
+            observers: vec![1000, 10_000],
+            rounds: 20,
+            scenarios: Scenario::ALL.to_vec(),
+        },
+    };
+    let mut it = rest.iter();
     while let Some(flag) = it.next() {
         let value = it
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let number = |s: &str| {
-            s.parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{flag}: {s:?} is not a positive number"))
-        };
-        match flag.as_str() {
-            "--observers" => {
-                o.observers = value.split(',').map(number).collect::<Result<_, _>>()?
-            }
-            "--rounds" => o.rounds = number(value)?,
-            "--scenarios" => {
-                o.scenarios = value
+        let f = flag.as_str();
+        match (&mut cmd, f) {
+            (Command::Fanout { observers, .. }, "--observers") => *observers = numbers(f, value)?,
+            (Command::Fanout { rounds, .. }, "--rounds") => *rounds = number(f, value)?,
+            (Command::Fanout { scenarios, .. }, "--scenarios") => {
+                *scenarios = value
                     .split(',')
                     .map(|s| {
                         Scenario::parse(s).ok_or_else(|| format!("unknown scenario {s:?}\n{USAGE}"))
                     })
                     .collect::<Result<_, _>>()?;
             }
-            _ => return Err(format!("unknown option {flag:?}\n{USAGE}")),
+            (Command::Users { registered, .. }, "--registered") => *registered = numbers(f, value)?,
+            (Command::Users { online, .. }, "--online") => *online = number(f, value)?,
+            (Command::Users { burst, .. }, "--burst") => *burst = number(f, value)?,
+            (Command::Users { connects, .. }, "--connects") => *connects = number(f, value)?,
+            (Command::Churn { grace, .. }, "--grace") => {
+                *grace = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|g| (0.0..3600.0).contains(g))
+                    .ok_or_else(|| format!("--grace: {value:?} is not a number of seconds"))?
+            }
+            (Command::Churn { observers, .. }, "--observers") => *observers = number(f, value)?,
+            (Command::Churn { subjects, .. }, "--subjects") => *subjects = number(f, value)?,
+            (Command::Churn { rounds, .. }, "--rounds") => *rounds = number(f, value)?,
+            (Command::Churn { gap_ms, .. }, "--gap-ms") => *gap_ms = number(f, value)?,
+            _ => return Err(format!("unknown option {flag:?} for {kind}\n{USAGE}")),
         }
     }
-    Ok(o)
+    Ok(cmd)
 }
 
 /// Runs the bench with the process's arguments; the server binary is the
 /// `rollcall-node` next to this executable.
 pub async fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
-        Ok(o) => o,
+    let command = match parse(&args) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("rollcall-bench: {e}");
             return ExitCode::from(2);
         }
     };
-    let node = match std::env::current_exe() {
-        Ok(me) => me.with_file_name("rollcall-node"),
+    let node = match node_exe() {
+        Ok(n) => n,
         Err(e) => {
-            eprintln!("rollcall-bench: cannot find my own path: {e}");
+            eprintln!("rollcall-bench: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if !node.exists() {
-        eprintln!(
-            "rollcall-bench: {} is missing (cargo build --release -p rollcall-tests --bins)",
+    print!("{}", execute(&node, &command).await);
+    ExitCode::SUCCESS
+}
+
+fn node_exe() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find my own path: {e}"))?;
+    let node = me.with_file_name("rollcall-node");
+    if node.exists() {
+        Ok(node)
+    } else {
+        Err(format!(
+            "{} is missing (cargo build --release -p rollcall-tests --bins)",
             node.display()
-        );
-        return ExitCode::FAILURE;
+        ))
     }
-    let mut rows = Vec::new();
-    for &scenario in &options.scenarios {
-        for &n in &options.observers {
-            eprintln!("rollcall-bench: {} with {n} observers…", scenario.name());
-            rows.push(measure(&node, scenario, n, options.rounds).await);
+}
+
+async fn execute(node: &Path, command: &Command) -> String {
+    match command {
+        Command::Fanout {
+            observers,
+            rounds,
+            scenarios,
+        } => {
+            let mut rows = Vec::new();
+            for &scenario in scenarios {
+                for &n in observers {
+                    eprintln!("rollcall-bench: {} with {n} observers…", scenario.name());
+                    rows.push(measure(node, scenario, n, *rounds).await);
+                }
+            }
+            table(&rows)
+        }
+        Command::Users {
+            registered,
+            online,
+            burst,
+            connects,
+        } => {
+            let mut rows = Vec::new();
+            for &n in registered {
+                eprintln!("rollcall-bench: {n} registered users, {online} online…");
+                rows.push(users::measure(node, n, (*online).min(n), *burst, *connects).await);
+            }
+            users::table(&rows)
+        }
+        Command::Churn {
+            grace,
+            observers,
+            subjects,
+            rounds,
+            gap_ms,
+        } => {
+            let gap = Duration::from_millis(*gap_ms as u64);
+            let mut rows = Vec::new();
+            for g in [Duration::from_secs_f64(*grace), Duration::ZERO] {
+                eprintln!("rollcall-bench: churn with a grace of {:?}…", g);
+                rows.push(churn::measure(node, g, *observers, *subjects, *rounds, gap).await);
+            }
+            churn::table(&rows)
         }
     }
-    print!("{}", table(&rows));
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
@@ -94,17 +201,37 @@ mod tests {
 
     #[test]
     fn options_parse_and_bad_ones_are_refused() {
-        let o = parse(&args("--observers 10,20 --rounds 3 --scenarios redis")).unwrap();
-        assert_eq!(o.observers, [10, 20]);
-        assert_eq!(o.rounds, 3);
-        assert_eq!(o.scenarios, [Scenario::Redis]);
-        assert_eq!(parse(&[]).unwrap().scenarios.len(), 3);
+        let Command::Fanout {
+            observers,
+            rounds,
+            scenarios,
+        } = parse(&args("--observers 10,20 --rounds 3 --scenarios redis")).unwrap()
+        else {
+            panic!("fanout")
+        };
+        assert_eq!(
+            (observers, rounds, scenarios),
+            (vec![10, 20], 3, vec![Scenario::Redis])
+        );
+        assert!(
+            matches!(parse(&[]).unwrap(), Command::Fanout { scenarios, .. } if scenarios.len() == 3)
+        );
+        assert!(matches!(
+            parse(&args("users --registered 5,6 --online 2")).unwrap(),
+            Command::Users { registered, online: 2, .. } if registered == [5, 6]
+        ));
+        assert!(matches!(
+            parse(&args("churn --grace 0.5 --gap-ms 100")).unwrap(),
+            Command::Churn { gap_ms: 100, .. }
+        ));
         for bad in [
             "--rounds",
             "--rounds 0",
             "--observers 1,x",
             "--scenarios disk",
             "--fast 1",
+            "users --rounds 3",
+            "churn --grace x",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }

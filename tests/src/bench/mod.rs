@@ -1,7 +1,9 @@
-//! The fan-out and memory benchmark behind the README's figures
-//! (`bash scripts/bench.sh`, which runs the `rollcall-bench` binary).
+//! The benchmarks behind the README's figures (`bash scripts/bench.sh`,
+//! which runs the `rollcall-bench` binary): `fanout` (this module), `users`
+//! ([`users`]: cost against the number of registered users) and `churn`
+//! ([`churn`]: blips within the offline grace period).
 //!
-//! For each scenario and each size N it starts real `rollcall-node`
+//! The fan-out bench: for each scenario and each size N it starts real `rollcall-node`
 //! processes (release builds of the local server's own `main`), opens N
 //! observer sockets on node 1 (tabs of one signed-in user), and measures:
 //!
@@ -17,8 +19,10 @@
 //! latencies include the clients' own work; on loopback the kernel also
 //! charges much of the receiving side's TCP work to the sender.
 
+pub mod churn;
 mod cli;
 mod observers;
+pub mod users;
 
 use std::path::Path;
 use std::time::Duration;
@@ -120,6 +124,8 @@ pub async fn measure(
     let settings = [
         ("ROLLCALL_STORE", store),
         ("ROLLCALL_REDIS_PREFIX", prefix.as_str()),
+        // The offline is timed from the close: no grace period here.
+        ("ROLLCALL_OFFLINE_GRACE_SECS", "0"),
     ];
     let node1 = NodeProcess::start(node_exe, &settings).await;
     let node2 = match scenario {
