@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use rollcall::config::{Config, StoreChoice};
 use tokio::net::TcpListener;
 
-use crate::dev_redis::DevRedis;
 use crate::node::{Backend, Node};
 
 /// Runs the server; the exit code says how it ended.
@@ -21,11 +20,13 @@ pub async fn run() -> ExitCode {
         }
     };
     // Keep the private Redis (if any) alive until the server stops.
-    let mut _dev_redis = None;
+    #[cfg(feature = "dev-redis")]
+    let mut _dev_redis: Option<crate::dev_redis::DevRedis> = None;
     let backend = match &config.store {
         StoreChoice::Memory => Backend::Memory,
         StoreChoice::Redis(url) => Backend::Redis { url: url.clone() },
-        StoreChoice::Auto => match DevRedis::start().await {
+        #[cfg(feature = "dev-redis")]
+        StoreChoice::Auto => match crate::dev_redis::DevRedis::start().await {
             Ok(r) => {
                 tracing::info!(url = r.url(), how = ?r.how(), "started a private Redis for development");
                 let url = r.url().to_owned();
@@ -37,6 +38,13 @@ pub async fn run() -> ExitCode {
                 return ExitCode::from(1);
             }
         },
+        #[cfg(not(feature = "dev-redis"))]
+        StoreChoice::Auto => {
+            eprintln!(
+                "rollcall: this build has no development Redis (feature dev-redis); set ROLLCALL_STORE to redis://host:port, dynamodb or memory"
+            );
+            return ExitCode::from(2);
+        }
         StoreChoice::DynamoDb => Backend::DynamoDb,
     };
     let listener = match TcpListener::bind(&config.bind).await {

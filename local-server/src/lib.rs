@@ -13,18 +13,23 @@
 //! * [`pusher`] — the [`rollcall::push::Pusher`] over the bus.
 //! * [`node`] — a process's parts and background tasks (feed, leases,
 //!   grace settling, sweep).
-//! * [`dev_redis`] — a private Redis for development (testcontainers or a
-//!   `redis-server` child).
+//! * `dev_redis` — a private Redis for development (testcontainers or a
+//!   `redis-server` child; feature `dev-redis`, on by default).
 //! * [`process`] — child processes that die with us.
 //! * [`cli`] — the program: environment, store, listener, signals.
-//! * [`gateway`] — a local API Gateway stand-in running the Lambda
-//!   functions' code path (`rollcall-gateway`).
+//! * `gateway` — a local API Gateway stand-in running the Lambda
+//!   functions' code path (`rollcall-gateway`; feature `gateway`).
+//!
+//! A production build leaves both out: `cargo build --release -p
+//! rollcall-local-server --no-default-features [--features dynamodb]`.
 
 pub mod app;
 pub mod bus;
 pub mod cli;
+#[cfg(feature = "dev-redis")]
 pub mod dev_redis;
 pub mod feed;
+#[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod hub;
 pub mod node;
