@@ -31,6 +31,122 @@ mod redis {
         let stores: Vec<&dyn rollcall::store::Store> = clients.iter().map(|c| c as _).collect();
         conformance::concurrent_transitions_alternate_exactly(&stores).await;
     }
+
+    mod log {
+        use std::time::Duration;
+
+        use rollcall::domain::{SessionToken, Timestamp, Username};
+        use rollcall::store::redis::RedisStore;
+        use rollcall::store::{LogCursor, LogRead, SessionRecord, Store, UserRecord};
+        use rollcall_tests::redis_server::{redis_url, unique_prefix};
+
+        fn user(i: usize) -> UserRecord {
+            UserRecord {
+                username: Username::parse(&format!("u{i}")).expect("name"),
+                password_hash: "x".into(),
+                created_at: Timestamp::now(),
+            }
+        }
+
+        async fn read(store: &RedisStore, cursor: &LogCursor) -> LogRead {
+            store
+                .read_log(cursor, 1000, Duration::ZERO)
+                .await
+                .expect("read")
+        }
+
+        async fn raw(prefix: &str) -> (redis::aio::MultiplexedConnection, String) {
+            let client = redis::Client::open(redis_url()).expect("url");
+            let conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("connect");
+            (conn, prefix.to_owned())
+        }
+
+        /// A reader the trimmed log (`MAXLEN ~`) has left behind gets a gap;
+        /// one that keeps up does not.
+        #[tokio::test]
+        async fn a_reader_the_trimmed_log_left_behind_gets_a_gap() {
+            let store = RedisStore::connect_with(redis_url(), &unique_prefix(), 10)
+                .await
+                .expect("connect");
+            let old = store.online_users().await.expect("cut").cursor;
+            let mut keeping_up = old.clone();
+            for i in 0..400 {
+                store.create_user(&user(i)).await.expect("create");
+                if i % 50 == 49 {
+                    let LogRead::Entries { events, cursor } = read(&store, &keeping_up).await
+                    else {
+                        panic!("a reader that keeps up has no gap");
+                    };
+                    assert_eq!(events.len(), 50);
+                    keeping_up = cursor;
+                }
+            }
+            assert_eq!(read(&store, &old).await, LogRead::Gap);
+        }
+
+        /// A Redis that lost its data (restarted empty) or went back to an
+        /// older state (restarted from an older file) is a gap for a reader
+        /// that was further on.
+        #[tokio::test]
+        async fn a_rewound_or_emptied_redis_is_a_gap() {
+            let prefix = unique_prefix();
+            let store = RedisStore::connect(redis_url(), &prefix)
+                .await
+                .expect("connect");
+            let start = store.online_users().await.expect("cut").cursor;
+            store.create_user(&user(1)).await.expect("create");
+            let older = match read(&store, &start).await {
+                LogRead::Entries { cursor, .. } => cursor,
+                LogRead::Gap => panic!("no gap yet"),
+            };
+            store.create_user(&user(2)).await.expect("create");
+            store.create_user(&user(3)).await.expect("create");
+            let newest = match read(&store, &older).await {
+                LogRead::Entries { cursor, .. } => cursor,
+                LogRead::Gap => panic!("no gap yet"),
+            };
+            // Back to the state after the first entry: its log and counter.
+            let (mut conn, p) = raw(&prefix).await;
+            let _: () = redis::cmd("XTRIM")
+                .arg(format!("{p}log"))
+                .arg("MAXLEN")
+                .arg(1)
+                .query_async(&mut conn)
+                .await
+                .expect("trim");
+            let _: () = redis::cmd("SET")
+                .arg(format!("{p}log:n"))
+                .arg(1)
+                .query_async(&mut conn)
+                .await
+                .expect("set");
+            assert_eq!(read(&store, &newest).await, LogRead::Gap, "rewound");
+            // Empty, as after a restart without persistence.
+            let _: () = redis::cmd("DEL")
+                .arg(format!("{p}log"))
+                .arg(format!("{p}log:n"))
+                .query_async(&mut conn)
+                .await
+                .expect("del");
+            assert_eq!(read(&store, &newest).await, LogRead::Gap, "emptied");
+            // A fresh cut reads on from there.
+            let cut = store.online_users().await.expect("cut");
+            let s = SessionRecord {
+                key: SessionToken::generate().key(),
+                username: Username::parse("u1").expect("name"),
+                expires_at: Timestamp::now().plus(Duration::from_secs(60)),
+            };
+            store.create_session(&s).await.expect("session");
+            store.create_user(&user(4)).await.expect("create");
+            assert!(matches!(
+                read(&store, &cut.cursor).await,
+                LogRead::Entries { events, .. } if events.len() == 1
+            ));
+        }
+    }
 }
 
 mod container {

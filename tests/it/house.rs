@@ -15,7 +15,11 @@ fn linked(features: &[&str]) -> Vec<String> {
         cmd.args(["--features", &features.join(",")]);
     }
     let out = cmd.output().expect("cargo tree runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
@@ -37,7 +41,10 @@ fn the_production_server_links_no_stand_in_lambda_or_test_tooling() {
     ];
     let redis_only = linked(&[]);
     for name in never.iter().chain(&["aws-config", "aws-sdk-dynamodb"]) {
-        assert!(!redis_only.iter().any(|n| n == name), "{name} is linked: {redis_only:?}");
+        assert!(
+            !redis_only.iter().any(|n| n == name),
+            "{name} is linked: {redis_only:?}"
+        );
     }
     let with_dynamodb = linked(&["dynamodb"]);
     for name in never {

@@ -8,6 +8,7 @@ use rollcall_tests::client::{Socket, Visitor, listed_users};
 use rollcall_tests::{PASSWORD, unique_name};
 
 mod api_and_stores;
+mod resync;
 
 /// Long enough for a wrongly sent event to have arrived.
 const QUIET: Duration = Duration::from_millis(600);
