@@ -24,7 +24,7 @@ use crate::domain::{
 use crate::error::AppError;
 use crate::presence::MAX_JOINED;
 use crate::security::origin::OriginVerdict;
-use crate::store::{ConnectionRecord, Offline, RemoveIf};
+use crate::store::{ConnectionRecord, Offline, RemoveIf, StoreError};
 
 /// Largest client message accepted; bigger ones close the socket.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4096;
@@ -64,9 +64,10 @@ pub async fn authorize(
 
 /// Registers connection `id` for `who`; returns the "online" event if this
 /// is their first connection (announced by whoever announces, see
-/// [`AppContext::announce`]). Fails with 401 if the session ended meanwhile
-/// (a log out racing this connect); the connection is then unregistered
-/// again. A connect that fails after registering undoes its registration.
+/// [`AppContext::announce`]). Fails with 401 if the session ended since
+/// [`authorize`] (a log out racing this connect: the store checks it in the
+/// same step as the registration). A connect that fails after registering
+/// undoes its registration.
 #[tracing::instrument(skip_all, fields(conn = %id))]
 pub async fn connect(
     ctx: &AppContext,
@@ -80,34 +81,24 @@ pub async fn connect(
         session: who.session.clone(),
         lease_until: now.plus(ctx.config.lease),
     };
-    let online = ctx.store.add_connection(&record).await?;
-    let checked = async {
-        if let Some(online) = &online {
-            // Every *other* connection: the newcomer's snapshot already
-            // shows it online, and API Gateway cannot post to it during
-            // `$connect`.
-            ctx.announce(online, Some(id)).await?;
-        }
-        let session = ctx
-            .store
-            .find_session(&who.session, Timestamp::now())
-            .await?;
-        Ok::<_, AppError>(session.is_some())
+    let online = match ctx.store.add_connection(&record).await {
+        Ok(online) => online,
+        // Logged out (or expired) since `authorize`: nothing was registered.
+        Err(StoreError::NotFound) => return Err(AppError::Unauthorized("Session ended.")),
+        Err(e) => return Err(e.into()),
     };
-    match checked.await {
-        Ok(true) => Ok(online),
-        Ok(false) => {
-            end(ctx, id, Offline::Now).await?;
-            Err(AppError::Unauthorized("Session ended."))
-        }
-        Err(e) => {
+    if let Some(event) = &online {
+        // Every *other* connection: the newcomer's snapshot already shows
+        // it online, and API Gateway cannot post to it during `$connect`.
+        if let Err(e) = ctx.announce(event, Some(id)).await {
             // Undo, so no ghost stays online; the lease would end it anyway.
             if let Err(undo) = end(ctx, id, Offline::Now).await {
                 tracing::warn!(error = %undo, "could not undo a failed connect");
             }
-            Err(e)
+            return Err(e.into());
         }
     }
+    Ok(online)
 }
 
 /// Unregisters connection `id` (closed, timed out, gone). If it was its

@@ -207,9 +207,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool>;
 
     /// Registers a connection in the `users` group and cancels any pending
-    /// offline of its user. Returns (and logs) the "online" event iff the
-    /// user was offline (0→1). Adding an id that is already registered only
-    /// renews its lease.
+    /// offline of its user, if its session still exists and has not
+    /// expired (else [`StoreError::NotFound`], and nothing changes: a log
+    /// out racing a connect wins). Returns (and logs) the "online" event iff
+    /// the user was offline (0→1). Adding an id that is already registered
+    /// only renews its lease.
     async fn add_connection(&self, conn: &ConnectionRecord) -> StoreResult<Option<PresenceEvent>>;
 
     /// Unregisters a connection. `None` if it was not registered (or, with

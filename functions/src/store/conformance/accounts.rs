@@ -1,6 +1,6 @@
 //! Checks on users and sessions.
 
-use super::{T0, conn, later, list_all, name, session, user};
+use super::{conn, later, list_all, name, open_session, session, t0, user};
 use crate::domain::SessionToken;
 use crate::store::{Store, StoreError};
 
@@ -50,7 +50,7 @@ pub async fn odd_but_valid_names_round_trip(store: &dyn Store) {
     let odd = ["a.b", "josé", "1e3", "true", "@x", "日本語", "a+b-c_d"];
     for n in odd {
         store.create_user(&user(n)).await.expect("create");
-        let s = session(n, later(60));
+        let s = open_session(store, n, later(60)).await;
         let online = store
             .add_connection(&conn(&s, later(60)))
             .await
@@ -68,7 +68,7 @@ pub async fn sessions_are_found_until_they_expire(store: &dyn Store) {
     let s = session("alice", later(60));
     store.create_session(&s).await.expect("create");
     assert_eq!(
-        store.find_session(&s.key, T0).await.expect("find"),
+        store.find_session(&s.key, t0()).await.expect("find"),
         Some(s.clone())
     );
     assert_eq!(
@@ -76,10 +76,13 @@ pub async fn sessions_are_found_until_they_expire(store: &dyn Store) {
         None
     );
     let other = SessionToken::generate().key();
-    assert_eq!(store.find_session(&other, T0).await.expect("find"), None);
+    assert_eq!(store.find_session(&other, t0()).await.expect("find"), None);
     let live = session("alice", later(600));
     store.create_session(&live).await.expect("create");
     assert!(store.delete_session(&live.key).await.expect("delete"));
     assert!(!store.delete_session(&live.key).await.expect("delete"));
-    assert_eq!(store.find_session(&live.key, T0).await.expect("find"), None);
+    assert_eq!(
+        store.find_session(&live.key, t0()).await.expect("find"),
+        None
+    );
 }

@@ -1,7 +1,7 @@
 //! Checks on the offline grace period: a connection back within it
 //! announces nothing; otherwise one `false` when it ends; log out ends it.
 
-use super::{conn, later, list_all, name, session, user};
+use super::{conn, later, list_all, name, open_session, user};
 use crate::store::{Offline, RemoveIf, Store};
 
 /// A last connection that closes with a grace period and is replaced within
@@ -9,7 +9,7 @@ use crate::store::{Offline, RemoveIf, Store};
 /// that is not replaced goes offline once, when the grace ends.
 pub async fn a_connection_back_within_the_grace_announces_nothing(store: &dyn Store) {
     store.create_user(&user("alice")).await.expect("create");
-    let s = session("alice", later(600));
+    let s = open_session(store, "alice", later(600)).await;
     let tab = conn(&s, later(60));
     let online = store
         .add_connection(&tab)
@@ -95,7 +95,7 @@ pub async fn a_connection_back_within_the_grace_announces_nothing(store: &dyn St
 /// nothing for a user with a connection or already offline.
 pub async fn offline_now_ends_a_pending_grace(store: &dyn Store) {
     store.create_user(&user("bob")).await.expect("create");
-    let s = session("bob", later(600));
+    let s = open_session(store, "bob", later(600)).await;
     let tab = conn(&s, later(60));
     store.add_connection(&tab).await.expect("add");
     assert_eq!(

@@ -1,13 +1,13 @@
 //! Checks on leases and the sweep.
 
-use super::{conn, later, list_all, session, user};
+use super::{conn, later, list_all, open_session, user};
 use crate::domain::ConnectionId;
 use crate::store::{Offline, RemoveIf, Store};
 
 /// Renewing extends leases (never shortens them) and names the ids that are
 /// no longer registered.
 pub async fn renewing_leases_reports_unknown_connections(store: &dyn Store) {
-    let s = session("alice", later(600));
+    let s = open_session(store, "alice", later(600)).await;
     let (a, b) = (conn(&s, later(10)), conn(&s, later(100)));
     store.add_connection(&a).await.expect("add");
     store.add_connection(&b).await.expect("add");
@@ -37,7 +37,10 @@ pub async fn renewing_leases_reports_unknown_connections(store: &dyn Store) {
 pub async fn the_sweep_removes_only_expired_connections(store: &dyn Store) {
     store.create_user(&user("alice")).await.expect("create");
     store.create_user(&user("bob")).await.expect("create");
-    let (sa, sb) = (session("alice", later(600)), session("bob", later(600)));
+    let (sa, sb) = (
+        open_session(store, "alice", later(600)).await,
+        open_session(store, "bob", later(600)).await,
+    );
     let (dead, alive) = (conn(&sa, later(10)), conn(&sb, later(10)));
     store.add_connection(&dead).await.expect("add");
     store.add_connection(&alive).await.expect("add");

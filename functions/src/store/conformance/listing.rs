@@ -1,13 +1,16 @@
 //! Checks on listings: a session's connections, the group's pages, and the
 //! backend's ping.
 
-use super::{conn, later, session};
+use super::{conn, later, open_session};
 use crate::domain::{ConnectionId, SessionToken};
 use crate::store::{Offline, RemoveIf, Store};
 
 /// A session's connections are listed by session, and only its own.
 pub async fn connections_are_listed_by_session(store: &dyn Store) {
-    let (s1, s2) = (session("alice", later(600)), session("alice", later(600)));
+    let (s1, s2) = (
+        open_session(store, "alice", later(600)).await,
+        open_session(store, "alice", later(600)).await,
+    );
     let mut mine = [conn(&s1, later(60)), conn(&s1, later(60))];
     let theirs = conn(&s2, later(60));
     for c in mine.iter().chain([&theirs]) {
@@ -39,7 +42,7 @@ pub async fn connections_are_listed_by_session(store: &dyn Store) {
 
 /// The group is read page by page, by key, with no gaps and no repeats.
 pub async fn the_group_is_paged_without_gaps_or_repeats(store: &dyn Store) {
-    let s = session("alice", later(600));
+    let s = open_session(store, "alice", later(600)).await;
     let mut all: Vec<ConnectionId> = Vec::new();
     for _ in 0..23 {
         let c = conn(&s, later(60));

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{conn, later, name, session, user};
+use super::{conn, later, name, open_session, user};
 use crate::domain::{LogEvent, PresenceEvent, Timestamp};
 use crate::store::{LogCursor, LogRead, Offline, RemoveIf, Store};
 
@@ -45,7 +45,7 @@ fn presence(user: &str, seq: u64) -> LogEvent {
 pub async fn every_change_is_logged_once_in_order(store: &dyn Store) {
     let start = store.online_users().await.expect("cut").cursor;
     store.create_user(&user("alice")).await.expect("create");
-    let s = session("alice", later(600));
+    let s = open_session(store, "alice", later(600)).await;
     let (tab1, tab2) = (conn(&s, later(60)), conn(&s, later(60)));
     store.add_connection(&tab1).await.expect("add");
     store.add_connection(&tab2).await.expect("add");
@@ -103,7 +103,10 @@ pub async fn the_online_cut_and_the_log_after_it_add_up(store: &dyn Store) {
     for n in ["amy", "bob", "cy"] {
         store.create_user(&user(n)).await.expect("create");
     }
-    let (sb, sc) = (session("bob", later(600)), session("cy", later(600)));
+    let (sb, sc) = (
+        open_session(store, "bob", later(600)).await,
+        open_session(store, "cy", later(600)).await,
+    );
     store
         .add_connection(&conn(&sb, later(60)))
         .await
@@ -121,7 +124,7 @@ pub async fn the_online_cut_and_the_log_after_it_add_up(store: &dyn Store) {
         .map(|u| (u.username.as_str(), u.seq, u.is_logged_in))
         .collect();
     assert_eq!(listed, [("bob", 1, true)]);
-    let sa = session("amy", later(600));
+    let sa = open_session(store, "amy", later(600)).await;
     store
         .add_connection(&conn(&sa, later(60)))
         .await

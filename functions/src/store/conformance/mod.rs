@@ -26,7 +26,13 @@ pub use listing::*;
 pub use log::*;
 pub use presence::*;
 
-pub(crate) const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+/// The suite's "now": the real time of the first check, plus a day, so
+/// sessions and leases it makes are in the future for the backends that
+/// expire keys by the real clock (Redis `PEXPIREAT`), whatever the date.
+pub(crate) fn t0() -> Timestamp {
+    static T0: std::sync::OnceLock<Timestamp> = std::sync::OnceLock::new();
+    *T0.get_or_init(|| Timestamp::now().plus(Duration::from_secs(24 * 3600)))
+}
 
 pub(crate) fn name(s: &str) -> Username {
     Username::parse(s).expect("test names are valid")
@@ -36,7 +42,7 @@ pub(crate) fn user(s: &str) -> UserRecord {
     UserRecord {
         username: name(s),
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$fake${s}"),
-        created_at: T0,
+        created_at: t0(),
     }
 }
 
@@ -46,6 +52,18 @@ pub(crate) fn session(s: &str, expires_at: Timestamp) -> SessionRecord {
         username: name(s),
         expires_at,
     }
+}
+
+/// A session of `user` until `expires_at`, saved in `store` (a connection
+/// needs a live session).
+pub(crate) async fn open_session(
+    store: &dyn Store,
+    user: &str,
+    expires_at: Timestamp,
+) -> SessionRecord {
+    let s = session(user, expires_at);
+    store.create_session(&s).await.expect("create session");
+    s
 }
 
 pub(crate) fn conn(s: &SessionRecord, lease_until: Timestamp) -> ConnectionRecord {
@@ -58,7 +76,7 @@ pub(crate) fn conn(s: &SessionRecord, lease_until: Timestamp) -> ConnectionRecor
 }
 
 pub(crate) fn later(secs: u64) -> Timestamp {
-    T0.plus(Duration::from_secs(secs))
+    t0().plus(Duration::from_secs(secs))
 }
 
 /// Every user, page by page.
@@ -97,6 +115,7 @@ pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
     users_are_paged_by_name_and_listed_by_join_time(&make().await).await;
     a_connection_back_within_the_grace_announces_nothing(&make().await).await;
     offline_now_ends_a_pending_grace(&make().await).await;
+    a_connection_of_an_ended_session_is_refused(&make().await).await;
     let store = make().await;
     concurrent_transitions_alternate_exactly(&[&store, &store]).await;
 }
@@ -128,6 +147,7 @@ macro_rules! conformance_suite {
             users_are_paged_by_name_and_listed_by_join_time,
             a_connection_back_within_the_grace_announces_nothing,
             offline_now_ends_a_pending_grace,
+            a_connection_of_an_ended_session_is_refused,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_transitions_alternate_exactly() {

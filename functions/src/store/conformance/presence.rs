@@ -2,7 +2,7 @@
 
 use futures_util::future::join_all;
 
-use super::{conn, later, list_all, name, session, user};
+use super::{conn, later, list_all, name, open_session, user};
 use crate::domain::PresenceEvent;
 use crate::store::{ConnectionRecord, Offline, RemoveIf, Store};
 
@@ -10,7 +10,7 @@ use crate::store::{ConnectionRecord, Offline, RemoveIf, Store};
 /// closing one of two tabs is silent; closing the last announces offline.
 pub async fn tabs_open_and_close_with_exactly_the_right_announcements(store: &dyn Store) {
     store.create_user(&user("alice")).await.expect("create");
-    let s = session("alice", later(600));
+    let s = open_session(store, "alice", later(600)).await;
     let (tab1, tab2) = (conn(&s, later(60)), conn(&s, later(60)));
     let online = store
         .add_connection(&tab1)
@@ -46,7 +46,7 @@ pub async fn tabs_open_and_close_with_exactly_the_right_announcements(store: &dy
 
 /// Removing an unknown (or already removed) connection changes nothing.
 pub async fn removing_an_unknown_connection_does_nothing(store: &dyn Store) {
-    let s = session("alice", later(600));
+    let s = open_session(store, "alice", later(600)).await;
     let c = conn(&s, later(60));
     assert_eq!(
         store
@@ -75,7 +75,7 @@ pub async fn removing_an_unknown_connection_does_nothing(store: &dyn Store) {
 /// Registering the same id twice counts it once (a retried `$connect`).
 pub async fn adding_the_same_connection_twice_counts_it_once(store: &dyn Store) {
     store.create_user(&user("alice")).await.expect("create");
-    let s = session("alice", later(600));
+    let s = open_session(store, "alice", later(600)).await;
     let c = conn(&s, later(60));
     assert!(store.add_connection(&c).await.expect("add").is_some());
     assert_eq!(store.add_connection(&c).await.expect("add"), None);
@@ -95,7 +95,7 @@ pub async fn adding_the_same_connection_twice_counts_it_once(store: &dyn Store) 
 /// one `false` per 1→0.
 pub async fn concurrent_transitions_alternate_exactly(stores: &[&dyn Store]) {
     assert!(!stores.is_empty());
-    let s = session("alice", later(600));
+    let s = open_session(stores[0], "alice", later(600)).await;
     let conns: Vec<ConnectionRecord> = (0..40).map(|_| conn(&s, later(60))).collect();
     // Every connection is opened then closed, all of them at once.
     let runs = conns.iter().enumerate().map(|(i, c)| {
@@ -152,4 +152,34 @@ pub async fn concurrent_transitions_alternate_exactly(stores: &[&dyn Store]) {
         .filter_map(|r| r.expect("rm").and_then(|r| r.went_offline))
         .count();
     assert_eq!(downs, 1);
+}
+
+/// A connection whose session was deleted (logged out) or has expired is
+/// refused with [`crate::store::StoreError::NotFound`], and nothing is
+/// registered.
+pub async fn a_connection_of_an_ended_session_is_refused(store: &dyn Store) {
+    store.create_user(&user("alice")).await.expect("create");
+    let gone = open_session(store, "alice", later(600)).await;
+    store.delete_session(&gone.key).await.expect("delete");
+    let refused = store.add_connection(&conn(&gone, later(60))).await;
+    assert!(
+        matches!(refused, Err(crate::store::StoreError::NotFound)),
+        "{refused:?}"
+    );
+    let past = crate::domain::Timestamp::now().as_millis() - 1000;
+    let expired = open_session(store, "alice", crate::domain::Timestamp::from_millis(past)).await;
+    let refused = store.add_connection(&conn(&expired, later(60))).await;
+    assert!(
+        matches!(refused, Err(crate::store::StoreError::NotFound)),
+        "{refused:?}"
+    );
+    assert!(!list_all(store).await[0].is_logged_in);
+    assert!(
+        store
+            .group_connections(None, 10)
+            .await
+            .expect("group")
+            .items
+            .is_empty()
+    );
 }

@@ -47,6 +47,7 @@ impl DynamoStore {
                 .transact(
                     TransactWriteItem::builder().put(put.clone()),
                     joined.clone(),
+                    None,
                 )
                 .await
             {

@@ -5,6 +5,10 @@
 //! then writes the connection item and the presence item in ONE
 //! TransactWriteItems (the presence item's stream record is the log entry):
 //!
+//! Every connect also checks, in the same transaction, that its session
+//! still exists and has not expired (a log out racing the connect refuses
+//! it: `StoreError::NotFound`).
+//!
 //! * connect, `seq` even (offline): Put the connection
 //!   (`attribute_not_exists(id)`) and `SET conns = c + 1, seq = s + 1,
 //!   online = online#N REMOVE pending, offline_at` on condition that `conns`
@@ -28,15 +32,15 @@
 //! Pending offlines are settled in `pending.rs`.
 
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 
 use super::DynamoStore;
 use super::attrs::{Item, build, n, opt_n, s, sdk, session_key, timestamp, username};
 use super::leases::conn_ttl;
 use super::schema::{
     CONN_ID, CONN_LEASE_UNTIL, CONN_SESSION, CONN_SHARD, CONN_USERNAME, PRESENCE_CONNS,
-    PRESENCE_NAME, PRESENCE_OFFLINE_AT, PRESENCE_ONLINE, PRESENCE_PENDING, PRESENCE_SEQ, TTL,
-    online_value, pending_value, shard_of, shard_value,
+    PRESENCE_NAME, PRESENCE_OFFLINE_AT, PRESENCE_ONLINE, PRESENCE_PENDING, PRESENCE_SEQ,
+    SESSION_EXPIRES_AT, SESSION_KEY, TTL, online_value, pending_value, shard_of, shard_value,
 };
 use super::txn::{Contended, MAX_ATTEMPTS, TxError, backoff};
 use crate::domain::{ConnectionId, PresenceEvent, Timestamp, Username};
@@ -141,13 +145,27 @@ impl DynamoStore {
                 )
             };
             let update = update.build().map_err(build)?;
+            // The session must still exist (a log out racing this connect).
+            let live = ConditionCheck::builder()
+                .table_name(&self.tables.sessions)
+                .key(SESSION_KEY, s(c.session.as_str()))
+                .condition_expression("attribute_exists(#key) AND #exp > :now")
+                .expression_attribute_names("#key", SESSION_KEY)
+                .expression_attribute_names("#exp", SESSION_EXPIRES_AT)
+                .expression_attribute_values(":now", n(Timestamp::now().as_millis()))
+                .build()
+                .map_err(build)?;
+            let live = TransactWriteItem::builder().condition_check(live).build();
             match self
-                .transact(TransactWriteItem::builder().put(put), update)
+                .transact(TransactWriteItem::builder().put(put), update, Some(live))
                 .await
             {
                 Ok(()) => return Ok(seq.map(|seq| event(&c.username, seq))),
                 Err(TxError::Failed(e)) => return Err(e),
                 Err(TxError::Cancelled(codes)) => {
+                    if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") {
+                        return Err(StoreError::NotFound);
+                    }
                     let registered = match codes.first() {
                         Some(code) => code == "ConditionalCheckFailed",
                         None => self.connection(&c.id).await?.is_some(),
@@ -208,7 +226,7 @@ impl DynamoStore {
             let (update, went_offline, grace_started) = self.leaving(&user, counters, offline);
             let update = update.build().map_err(build)?;
             match self
-                .transact(TransactWriteItem::builder().delete(delete), update)
+                .transact(TransactWriteItem::builder().delete(delete), update, None)
                 .await
             {
                 Ok(()) => {

@@ -30,8 +30,9 @@ pub(super) enum TxError {
 }
 
 impl DynamoStore {
-    /// Runs a two-item transaction: the connection's write, then the
-    /// user's counter update.
+    /// Runs a transaction of `first` (the connection's or the account's
+    /// write), the presence item's update `counters`, and `also` (a
+    /// condition check, e.g. that the session still exists).
     ///
     /// The request carries its own idempotency token. If DynamoDB says a
     /// request with that token is still in progress (the SDK retried one
@@ -42,12 +43,17 @@ impl DynamoStore {
         &self,
         first: TransactWriteItemBuilder,
         counters: Update,
+        also: Option<TransactWriteItem>,
     ) -> Result<(), TxError> {
+        let mut items = vec![
+            first.build(),
+            TransactWriteItem::builder().update(counters).build(),
+        ];
+        items.extend(also);
         let request = self
             .client
             .transact_write_items()
-            .transact_items(first.build())
-            .transact_items(TransactWriteItem::builder().update(counters).build())
+            .set_transact_items(Some(items))
             .client_request_token(request_token());
         let mut waits = 0;
         loop {

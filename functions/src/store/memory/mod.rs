@@ -221,7 +221,15 @@ impl Store for MemoryStore {
     }
 
     async fn add_connection(&self, conn: &ConnectionRecord) -> StoreResult<Option<PresenceEvent>> {
-        Ok(self.change(|s| {
+        let now = Timestamp::now();
+        self.change(|s| {
+            if !s
+                .sessions
+                .get(&conn.session)
+                .is_some_and(|r| r.expires_at > now)
+            {
+                return Err(StoreError::NotFound);
+            }
             if let Some(old) = s.connections.get(&conn.id).map(|c| c.lease_until) {
                 let until = old.max(conn.lease_until);
                 s.leases.remove(&(old, conn.id.clone()));
@@ -229,7 +237,7 @@ impl Store for MemoryStore {
                 if let Some(c) = s.connections.get_mut(&conn.id) {
                     c.lease_until = until;
                 }
-                return None;
+                return Ok(None);
             }
             s.connections.insert(conn.id.clone(), conn.clone());
             s.leases.insert((conn.lease_until, conn.id.clone()));
@@ -242,8 +250,8 @@ impl Store for MemoryStore {
                 .or_default()
                 .connections += 1;
             s.cancel_pending(&conn.username);
-            (s.seq(&conn.username) % 2 == 0).then(|| s.transition(&conn.username))
-        }))
+            Ok((s.seq(&conn.username) % 2 == 0).then(|| s.transition(&conn.username)))
+        })
     }
 
     async fn remove_connection(

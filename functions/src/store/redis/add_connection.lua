@@ -1,7 +1,12 @@
 -- Register a connection, count it for its user, cancel the user's pending
 -- offline, and on 0 -> 1 move them online (logged), atomically.
 -- ARGV[3] id, ARGV[4] user, ARGV[5] session key, ARGV[6] lease end (ms)
--- Returns the user's new transition number if they came online, else 0.
+-- Returns the user's new transition number if they came online, else 0;
+-- -1 (and nothing changed) if the session no longer exists (logged out or
+-- expired: session keys expire by PEXPIREAT).
+if redis.call('EXISTS', k('session:' .. ARGV[5])) == 0 then
+  return -1
+end
 local conn = k('conn:' .. ARGV[3])
 if redis.call('EXISTS', conn) == 1 then
   redis.call('ZADD', k('leases'), 'GT', ARGV[6], ARGV[3])

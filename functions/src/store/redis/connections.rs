@@ -24,7 +24,7 @@ impl RedisStore {
         &self,
         c: &ConnectionRecord,
     ) -> StoreResult<Option<PresenceEvent>> {
-        let seq: u64 = self
+        let seq: i64 = self
             .invocation(&self.scripts.add_connection)
             .arg(c.id.as_str())
             .arg(c.username.as_str())
@@ -33,7 +33,11 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        Ok((seq > 0).then(|| event(c.username.clone(), seq)))
+        match u64::try_from(seq) {
+            Err(_) => Err(StoreError::NotFound),
+            Ok(0) => Ok(None),
+            Ok(seq) => Ok(Some(event(c.username.clone(), seq))),
+        }
     }
 
     pub(super) async fn delete_connection(
