@@ -223,10 +223,10 @@ impl Store for MemoryStore {
     async fn add_connection(&self, conn: &ConnectionRecord) -> StoreResult<Option<PresenceEvent>> {
         let now = Timestamp::now();
         self.change(|s| {
-            if !s
+            if s
                 .sessions
                 .get(&conn.session)
-                .is_some_and(|r| r.expires_at > now)
+                .is_none_or(|r| r.expires_at <= now)
             {
                 return Err(StoreError::NotFound);
             }
