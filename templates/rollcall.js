@@ -63,19 +63,22 @@
   // A snapshot lists who is online; everyone else is offline. With `reset`
   // (delivered in order with the events: the local server) it is the truth.
   // Without (the cloud), a user an event moved since we asked keeps that.
-  function snapshot(msg, touched) {
-    const listed = new Set();
+  // A large one comes in parts (`more`): "everyone else is offline" is
+  // applied with the last part, over every part's users.
+  function snapshot(msg, touched, listed) {
     for (const u of msg.users) {
       if (!u || typeof u.username !== 'string') continue;
       listed.add(u.username);
       apply(u.username, u.is_logged_in, u.seq, msg.reset === true);
     }
+    if (msg.more === true) return false;
     for (const [name, r] of rows) {
       if (listed.has(name) || !isOnline(r)) continue;
       if (msg.reset === true) show(r, name, false, 0);
       else if (!touched.has(name)) show(r, name, false, r.seq);
     }
     if (Number.isSafeInteger(msg.at)) since = msg.at;
+    return true;
   }
 
   function socketUrl() {
@@ -125,6 +128,7 @@
     let pinger = null;
     let lifetime = null;
     let touched = new Set();
+    let listed = new Set(); // users of the snapshot's parts so far
     let ready = false;
     const giveUp = setTimeout(() => {
       if (me.opened) return;
@@ -178,7 +182,8 @@
       if (msg.type === 'logged_out') { // the cloud says so before closing
         location.assign('/log_in/');
       } else if (msg.type === 'snapshot' && Array.isArray(msg.users)) {
-        snapshot(msg, touched);
+        if (!snapshot(msg, touched, listed)) return;
+        listed = new Set();
         onReady();
         if (!old || current === me) setState('live', 'Live');
       } else if (msg.type === 'joined' && Array.isArray(msg.users)) {

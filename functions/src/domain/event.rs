@@ -111,6 +111,11 @@ pub enum ServerMessage {
         at: u64,
         /// The online users, sorted by name.
         users: Vec<UserPresence>,
+        /// More parts of this snapshot follow (a large one is split so each
+        /// message stays under API Gateway's 32 KB frame): the client
+        /// takes "everyone not listed is offline" from the last part only.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
     },
     /// Users who signed up after the time the client gave (`since`), so a
     /// page that was disconnected meanwhile lists them.
@@ -191,6 +196,7 @@ mod tests {
             reset: true,
             at: 5,
             users: vec![UserPresence::at(name("a.b"), 3)],
+            more: false,
         };
         assert_eq!(
             s.to_json(),

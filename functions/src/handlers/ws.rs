@@ -20,6 +20,7 @@ use super::respond;
 use crate::context::AppContext;
 use crate::domain::{
     ClientMessage, ConnectionId, PresenceEvent, ServerMessage, SessionToken, Timestamp,
+    UserPresence,
 };
 use crate::error::AppError;
 use crate::presence::MAX_JOINED;
@@ -176,22 +177,57 @@ pub async fn default(ctx: &AppContext, id: &ConnectionId, text: &str) -> Result<
     }
 }
 
-/// The snapshot of who is online from [`AppContext::presence`], then, if
-/// `since` is given and anyone joined after it, the `joined` message.
+/// Largest snapshot message [`snapshot`] makes: API Gateway takes at most
+/// 32 KB per WebSocket frame (and 128 KB per message).
+pub const MAX_SNAPSHOT_BYTES: usize = 32 * 1024 - 512;
+
+/// The snapshot of who is online from [`AppContext::presence`], split into
+/// parts of at most [`MAX_SNAPSHOT_BYTES`] (all but the last say `more`),
+/// then, if `since` is given and anyone joined after it, the `joined`
+/// message.
 pub async fn snapshot(
     ctx: &AppContext,
     since: Option<Timestamp>,
 ) -> Result<Vec<ServerMessage>, AppError> {
     let at = Timestamp::now().as_millis();
-    let mut out = vec![ServerMessage::Snapshot {
-        reset: ctx.presence.ordered(),
-        at,
-        users: ctx.presence.online().await?,
-    }];
+    let reset = ctx.presence.ordered();
+    let users = ctx.presence.online().await?;
+    let mut out = split_snapshot(reset, at, users);
     if let Some(joined) = joined(ctx, since).await? {
         out.push(joined);
     }
     Ok(out)
+}
+
+/// `users` as snapshot parts of at most [`MAX_SNAPSHOT_BYTES`] each.
+pub fn split_snapshot(reset: bool, at: u64, users: Vec<UserPresence>) -> Vec<ServerMessage> {
+    // The envelope (type, reset, at, more), and each row with its comma.
+    const ENVELOPE: usize = 96;
+    let row = |u: &UserPresence| serde_json::to_string(u).map_or(512, |j| j.len() + 1);
+    let mut parts = Vec::new();
+    let mut current = Vec::new();
+    let mut size = ENVELOPE;
+    for u in users {
+        let n = row(&u);
+        if !current.is_empty() && size + n > MAX_SNAPSHOT_BYTES {
+            parts.push(std::mem::take(&mut current));
+            size = ENVELOPE;
+        }
+        size += n;
+        current.push(u);
+    }
+    parts.push(current);
+    let last = parts.len() - 1;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, users)| ServerMessage::Snapshot {
+            reset,
+            at,
+            users,
+            more: i < last,
+        })
+        .collect()
 }
 
 /// The `joined` message for a client whose list is from `since`, if anyone
@@ -205,4 +241,46 @@ pub async fn joined(
     };
     let (users, truncated) = ctx.presence.joined_since(since, MAX_JOINED).await?;
     Ok((!users.is_empty()).then_some(ServerMessage::Joined { users, truncated }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Username;
+
+    #[test]
+    fn a_large_snapshot_is_split_into_frames_under_32_kb() {
+        // 5,000 online users with long names: ~230 KB in one message.
+        let users: Vec<UserPresence> = (0..5000)
+            .map(|i| UserPresence::at(Username::parse(&format!("user.{i:05}.éé")).unwrap(), 1))
+            .collect();
+        let parts = split_snapshot(false, 7, users.clone());
+        assert!(parts.len() > 5, "{}", parts.len());
+        let mut seen = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            let json = p.to_json();
+            assert!(json.len() <= MAX_SNAPSHOT_BYTES, "part {i}: {}", json.len());
+            let ServerMessage::Snapshot { users, more, .. } = p else {
+                panic!("a snapshot")
+            };
+            assert_eq!(*more, i + 1 < parts.len());
+            assert_eq!(json.contains(r#""more":true"#), *more);
+            seen.extend(users.iter().cloned());
+        }
+        assert_eq!(seen, users, "every user once, in order");
+        let one = split_snapshot(true, 7, Vec::new());
+        assert_eq!(one.len(), 1, "an empty snapshot is one message");
+    }
+
+    #[test]
+    fn the_longest_names_still_fit() {
+        // 150 characters of three bytes each.
+        let wide = Username::parse(&"日".repeat(150)).unwrap();
+        let parts = split_snapshot(false, 1, vec![UserPresence::at(wide, 1); 200]);
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.to_json().len() <= MAX_SNAPSHOT_BYTES)
+        );
+    }
 }

@@ -294,6 +294,7 @@ impl State {
                 reset: true,
                 at: Timestamp::now().as_millis(),
                 users,
+                more: false,
             }
             .to_json(),
         );

@@ -95,12 +95,15 @@ impl Socket {
             let _ = s
                 .commands
                 .send(Command::Send(r#"{"type":"snapshot"}"#.into()));
-            // Presence events may overtake the reply: skip them.
+            // Presence events may overtake the reply: skip them. A large
+            // snapshot comes in parts; the last one says no `more`.
             loop {
                 let m = s.next_json(EVENT_WAIT).await.expect("a snapshot");
                 if m["type"] == "snapshot" {
-                    s.snapshot = users_of(&m);
-                    return Ok(s);
+                    s.snapshot.extend(users_of(&m));
+                    if m["more"] != true {
+                        return Ok(s);
+                    }
                 }
             }
         }

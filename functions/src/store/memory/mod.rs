@@ -223,8 +223,7 @@ impl Store for MemoryStore {
     async fn add_connection(&self, conn: &ConnectionRecord) -> StoreResult<Option<PresenceEvent>> {
         let now = Timestamp::now();
         self.change(|s| {
-            if s
-                .sessions
+            if s.sessions
                 .get(&conn.session)
                 .is_none_or(|r| r.expires_at <= now)
             {
