@@ -16,7 +16,11 @@ use lambda_http::{Body, Error, LambdaEvent, Request, RequestExt, Response};
 use crate::config::{Config, StoreChoice};
 use crate::context::AppContext;
 use crate::domain::{ConnectionId, Timestamp};
+use crate::domain::ClientAddr;
 use crate::handlers::{self, respond::Format, ws};
+use crate::limits::RateLimiter;
+use crate::limits::dynamodb::DynamoLimiter;
+use crate::limits::memory::MemoryLimiter;
 use crate::push::CloseReason;
 use crate::push::apigw::ApiGwPusher;
 use crate::store::Store;
@@ -42,7 +46,28 @@ pub async fn context_from_env() -> Result<AppContext, Error> {
             );
         }
     };
-    context_with(config, store, &sdk)
+    let limiter = limiter_for(&config, &sdk).await?;
+    Ok(context_with(config, store, &sdk)?.with_limiter(limiter))
+}
+
+/// The rate limiter next to the store `config` names: counts in DynamoDB
+/// (the sessions table) or Redis, shared by every function; in memory only
+/// for `ROLLCALL_STORE=memory` (the gateway stand-in's quick tries).
+pub async fn limiter_for(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Arc<dyn RateLimiter>, Error> {
+    Ok(match &config.store {
+        StoreChoice::Auto | StoreChoice::DynamoDb => Arc::new(DynamoLimiter::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.tables.sessions.clone(),
+        )),
+        #[cfg(feature = "redis")]
+        StoreChoice::Redis(url) => {
+            Arc::new(crate::limits::redis::RedisLimiter::connect(url, &config.redis_prefix).await?)
+        }
+        _ => Arc::new(MemoryLimiter::new()),
+    })
 }
 
 /// The context for `config` over `store`, pushing through the endpoint in
@@ -72,8 +97,14 @@ pub fn init_tracing() {
 }
 
 /// Any HTTP API route: pages, forms, the JSON API (`http_*` functions).
+/// The client address the handlers limit by is API Gateway's
+/// `requestContext.http.sourceIp`.
 pub async fn http(ctx: &AppContext, req: Request) -> Result<Response<Body>, Error> {
-    let (parts, body) = req.into_parts();
+    let client = source_ip(&req);
+    let (mut parts, body) = req.into_parts();
+    if let Some(addr) = client {
+        parts.extensions.insert(addr);
+    }
     let bytes = match body {
         Body::Empty => Bytes::new(),
         Body::Text(t) => Bytes::from(t),
@@ -82,6 +113,18 @@ pub async fn http(ctx: &AppContext, req: Request) -> Result<Response<Body>, Erro
     };
     let response = handlers::route(ctx, http::Request::from_parts(parts, bytes)).await;
     Ok(response.map(Body::Text))
+}
+
+/// The client's address as API Gateway saw it (HTTP API payload 2.0, or a
+/// WebSocket event's `identity.sourceIp`).
+pub fn source_ip(req: &Request) -> Option<ClientAddr> {
+    let ip = match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(rc) => rc.http.source_ip.clone(),
+        RequestContext::WebSocket(rc) => rc.identity.source_ip.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }?;
+    ClientAddr::parse(&ip).ok()
 }
 
 /// The WebSocket request context of an API Gateway WebSocket event.

@@ -14,6 +14,8 @@
 //! * [`push`] — the [`push::Pusher`] trait that delivers events to sockets.
 //! * [`handlers`] — one handler per route (pages, JSON API, WebSocket
 //!   connect/disconnect/default, sweep), over neutral `http` types.
+//! * [`limits`] — the [`limits::RateLimiter`] trait, its rules and backends
+//!   (memory, Redis, DynamoDB) and their conformance suite.
 //! * [`context`] — [`context::AppContext`]: store + pusher + config, built once.
 //! * [`error`] — [`error::AppError`] and the one place errors become responses.
 //! * [`pages`] — the askama page types and the page's script.
@@ -27,6 +29,7 @@ pub mod error;
 pub mod handlers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod limits;
 pub mod pages;
 pub mod push;
 pub mod security;

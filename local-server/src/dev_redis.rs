@@ -5,21 +5,36 @@
 //! The child is killed when the [`DevRedis`] is dropped and, on Linux, also
 //! when the thread that watches it ends with the process (`PR_SET_PDEATHSIG`),
 //! so an interrupted run leaves no stray server behind.
+//!
+//! Started with a data directory ([`DevRedis::start_in`], what the program
+//! does), Redis keeps an append-only file there (`--appendonly yes
+//! --appendfsync everysec`: at most a second of writes lost on a crash), so
+//! accounts survive a restart; the container gets the directory
+//! bind-mounted. A lock file keeps two servers off one directory. Without
+//! one (tests), nothing is kept.
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use testcontainers_modules::redis::{REDIS_PORT, Redis};
-use testcontainers_modules::testcontainers::ContainerAsync;
+use testcontainers_modules::testcontainers::core::Mount;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
+use testcontainers_modules::testcontainers::{ContainerAsync, ImageExt as _};
+
+/// Where the data directory is mounted in the container.
+const CONTAINER_DATA: &str = "/data";
 
 /// A running private Redis; stops when dropped.
 pub struct DevRedis {
     url: String,
     how: How,
+    // Dropped after the server (fields drop in order): the directory stays
+    // locked until Redis has stopped writing to it.
     _guard: Guard,
+    _lock: Option<DataLock>,
 }
 
 /// How the Redis was started.
@@ -51,23 +66,72 @@ pub enum DevRedisError {
     /// testcontainers failed.
     #[error("testcontainers could not start Redis: {0}")]
     Container(String),
+    /// The data directory cannot be created or is in use.
+    #[error("data directory {dir} (ROLLCALL_DATA_DIR): {message}")]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The default data directory: `$XDG_DATA_HOME/rollcall`, else
+/// `$HOME/.local/share/rollcall`, else `./.rollcall-data`.
+pub fn default_data_dir() -> PathBuf {
+    let non_empty = |v: &str| std::env::var_os(v).filter(|p| !p.is_empty());
+    if let Some(xdg) = non_empty("XDG_DATA_HOME") {
+        return PathBuf::from(xdg).join("rollcall");
+    }
+    if let Some(home) = non_empty("HOME") {
+        return PathBuf::from(home).join(".local/share/rollcall");
+    }
+    PathBuf::from(".rollcall-data")
 }
 
 impl DevRedis {
-    /// Starts one: a container if Docker is reachable, else a child process.
+    /// Starts one that keeps nothing: a container if Docker is reachable,
+    /// else a child process.
     pub async fn start() -> Result<Self, DevRedisError> {
+        Self::start_with(None).await
+    }
+
+    /// Starts one keeping its data (an append-only file) in `dir`, created
+    /// if missing: a container if Docker is reachable, else a child process.
+    pub async fn start_in(dir: &Path) -> Result<Self, DevRedisError> {
+        Self::start_with(Some(dir)).await
+    }
+
+    async fn start_with(dir: Option<&Path>) -> Result<Self, DevRedisError> {
         if docker_configured() {
-            match Self::start_container().await {
+            match Self::start_container_with(dir).await {
                 Ok(r) => return Ok(r),
+                Err(e @ DevRedisError::DataDir { .. }) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "falling back to a redis-server process"),
             }
         }
-        Self::start_process().await
+        Self::start_process_with(dir).await
     }
 
-    /// Starts `redis:latest` through testcontainers.
+    /// Starts `redis` through testcontainers, keeping nothing.
     pub async fn start_container() -> Result<Self, DevRedisError> {
-        let container = Redis::default()
+        Self::start_container_with(None).await
+    }
+
+    /// Starts `redis` through testcontainers with `dir` bind-mounted as its
+    /// data directory (`None`: keeps nothing).
+    pub async fn start_container_with(dir: Option<&Path>) -> Result<Self, DevRedisError> {
+        let lock = dir.map(DataLock::take).transpose()?;
+        let request = match &lock {
+            None => Redis::default().with_cmd(redis_args(None)),
+            Some(lock) => Redis::default()
+                .with_mount(Mount::bind_mount(
+                    lock.dir.to_string_lossy().into_owned(),
+                    CONTAINER_DATA,
+                ))
+                .with_cmd(redis_args(Some(Path::new(CONTAINER_DATA)))),
+        };
+        let container = request
             .start()
             .await
             .map_err(|e| DevRedisError::Container(e.to_string()))?;
@@ -110,24 +174,36 @@ impl DevRedis {
             url,
             how: How::Container,
             _guard: Guard::Container(Box::new(container)),
+            _lock: lock,
         })
     }
 
-    /// Starts `redis-server` from `PATH` on a free loopback port.
+    /// Starts `redis-server` from `PATH` on a free loopback port, keeping
+    /// nothing.
     pub async fn start_process() -> Result<Self, DevRedisError> {
+        Self::start_process_with(None).await
+    }
+
+    /// Starts `redis-server` from `PATH` on a free loopback port, keeping
+    /// its append-only file in `dir` (`None`: keeps nothing).
+    pub async fn start_process_with(dir: Option<&Path>) -> Result<Self, DevRedisError> {
+        let lock = dir.map(DataLock::take).transpose()?;
+        let data = lock.as_ref().map(|l| l.dir.as_path());
         let mut last = String::new();
         // A port found free can be taken before Redis binds it: retry.
         for _ in 0..3 {
             let port = free_port().map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
-            let child =
-                ChildGuard::spawn(port).map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
+            let child = ChildGuard::spawn(port, data)
+                .map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
             let url = format!("redis://127.0.0.1:{port}");
-            match wait_ready(&url, Duration::from_secs(15)).await {
+            // Loading a long append-only file takes a while.
+            match wait_ready(&url, Duration::from_secs(60)).await {
                 Ok(()) => {
                     return Ok(Self {
                         url,
                         how: How::Process,
                         _guard: Guard::Process(child),
+                        _lock: lock,
                     });
                 }
                 Err(e) => last = e,
@@ -174,34 +250,72 @@ async fn wait_ready(url: &str, wait: Duration) -> Result<(), String> {
     }
 }
 
+/// `redis-server` and its persistence arguments: an append-only file in
+/// `data` (no RDB snapshots), or nothing kept at all.
+fn redis_args(data: Option<&Path>) -> Vec<String> {
+    let mut args: Vec<String> = vec!["redis-server".into(), "--save".into(), String::new()];
+    match data {
+        Some(dir) => args.extend(
+            ["--appendonly", "yes", "--appendfsync", "everysec", "--dir"]
+                .map(String::from)
+                .into_iter()
+                .chain([dir.to_string_lossy().into_owned()]),
+        ),
+        None => args.extend(
+            ["--appendonly", "no", "--dir"]
+                .map(String::from)
+                .into_iter()
+                .chain([std::env::temp_dir().to_string_lossy().into_owned()]),
+        ),
+    }
+    args
+}
+
+/// An exclusive lock on a data directory (`DIR/rollcall.lock`, `flock`),
+/// held while a Redis writes there.
+struct DataLock {
+    dir: PathBuf,
+    _file: std::fs::File,
+}
+
+impl DataLock {
+    fn take(dir: &Path) -> Result<Self, DevRedisError> {
+        let fail = |message: String| DevRedisError::DataDir {
+            dir: dir.to_owned(),
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        let dir = std::fs::canonicalize(dir).map_err(|e| fail(e.to_string()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("rollcall.lock"))
+            .map_err(|e| fail(e.to_string()))?;
+        if !crate::process::try_lock(&file) {
+            return Err(fail(
+                "in use by another rollcall server; stop it, or choose another \
+                 ROLLCALL_DATA_DIR"
+                    .into(),
+            ));
+        }
+        Ok(Self { dir, _file: file })
+    }
+}
+
 /// A `redis-server` child, watched by a thread of its own.
 struct ChildGuard {
     child: Arc<Mutex<Child>>,
 }
 
 impl ChildGuard {
-    fn spawn(port: u16) -> std::io::Result<Self> {
+    fn spawn(port: u16, data: Option<&Path>) -> std::io::Result<Self> {
         let mut cmd = Command::new("redis-server");
-        cmd.args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .args([
-            "--protected-mode",
-            "yes",
-            "--loglevel",
-            "warning",
-            "--dir",
-            &std::env::temp_dir().to_string_lossy(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--protected-mode", "yes", "--loglevel", "warning"])
+            .args(redis_args(data).iter().skip(1))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
         crate::process::die_with_parent(&mut cmd);
         let child = Arc::new(Mutex::new(cmd.spawn()?));
         // The watcher thread lives exactly as long as the child: PDEATHSIG

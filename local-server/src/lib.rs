@@ -8,6 +8,7 @@
 //! * [`hub`] — this process's sockets and the fan-out to them.
 //! * [`bus`] — one message per event between processes (in-process or Redis).
 //! * [`pusher`] — the [`rollcall::push::Pusher`] over the bus.
+//! * [`limiter`] — the node's rate limiter, on the node's backend.
 //! * [`node`] — a process's parts and background tasks (leases, sweep).
 //! * [`dev_redis`] — a private Redis for development (testcontainers or a
 //!   `redis-server` child).
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod dev_redis;
 pub mod gateway;
 pub mod hub;
+pub mod limiter;
 pub mod node;
 pub mod process;
 pub mod pusher;

@@ -11,14 +11,21 @@ use tokio::task::JoinHandle;
 
 use crate::redis_server::{redis_url, unique_prefix};
 
-/// Timings short enough for tests: pings every 200 ms, a silent socket is
-/// reaped after 1 s, leases last 1.5 s, the sweep runs every 250 ms.
+/// Timings short enough for tests: pings every 200 ms (the page's every
+/// 500 ms), a silent socket is reaped after 1 s, leases last 1.5 s, the
+/// sweep runs every 250 ms. Log-in and sign-up rate limits are off (tests
+/// about them set their own).
 pub const FAST: &[(&str, &str)] = &[
     ("ROLLCALL_WS_PING_SECS", "0.2"),
+    ("ROLLCALL_CLIENT_PING_SECS", "0.5"),
     ("ROLLCALL_WS_IDLE_TIMEOUT_SECS", "1"),
     ("ROLLCALL_LEASE_SECS", "1.5"),
     ("ROLLCALL_SWEEP_SECS", "0.25"),
     ("ROLLCALL_HASH_CONCURRENCY", "8"),
+    ("ROLLCALL_LOGIN_RATE_PER_ADDR", "off"),
+    ("ROLLCALL_LOGIN_FAILURES_PER_USER", "off"),
+    ("ROLLCALL_SIGNUP_RATE_PER_ADDR", "off"),
+    ("ROLLCALL_SIGNUP_RATE_PER_USER", "off"),
 ];
 
 /// A config from `FAST` plus `extra` (later pairs win).
@@ -89,9 +96,12 @@ pub async fn spawn_app() -> TestApp {
 /// A server on `backend` with `FAST` timings plus `extra` settings.
 pub async fn spawn_with(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
     crate::init_tracing();
-    let node = Node::start(config(extra), backend)
+    let mut node = Node::start(config(extra), backend)
         .await
         .expect("node starts");
+    rollcall_local_server::limiter::attach(&mut node, backend)
+        .await
+        .expect("rate limiter");
     let ctx = node.ctx.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

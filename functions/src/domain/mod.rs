@@ -8,8 +8,10 @@
 //! * [`ConnectionId`] — an API Gateway or local WebSocket connection id.
 //! * [`PresenceEvent`], [`UserPresence`], [`ServerMessage`] — what the server
 //!   says to sockets.
+//! * [`ClientAddr`] — the address a request came from (for rate limits).
 //! * [`Timestamp`] — milliseconds since the Unix epoch.
 
+mod client_addr;
 mod connection;
 mod event;
 mod password;
@@ -17,6 +19,7 @@ mod session;
 mod time;
 mod username;
 
+pub use client_addr::{ClientAddr, ClientAddrError};
 pub use connection::{ConnectionId, ConnectionIdError};
 pub use event::{ClientMessage, PresenceEvent, ServerMessage, UserPresence};
 pub use password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, PasswordError};
