@@ -37,3 +37,6 @@ pub mod store;
 
 pub use context::AppContext;
 pub use error::AppError;
+
+#[cfg(test)]
+mod proptests;

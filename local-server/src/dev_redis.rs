@@ -343,8 +343,8 @@ impl ChildGuard {
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if let Ok(mut c) = self.child.lock() {
-            let _ = c.kill();
-            let _ = c.wait();
+            // A clean stop: Redis writes out its append-only file.
+            crate::process::terminate(&mut c, Duration::from_secs(5));
         }
     }
 }

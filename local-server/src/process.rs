@@ -40,3 +40,38 @@ pub fn try_lock(file: &std::fs::File) -> bool {
 pub fn try_lock(_file: &std::fs::File) -> bool {
     true
 }
+
+/// Stops `child`: SIGTERM (a Redis then flushes its append-only file),
+/// SIGKILL if it has not exited within `grace`.
+pub fn terminate(child: &mut std::process::Child, grace: std::time::Duration) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    if send_term(child) {
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn send_term(child: &std::process::Child) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+        return false;
+    };
+    // SAFETY: kill(2) takes plain integers; the pid is our own child, not
+    // yet reaped (try_wait said it is running), so it names no other process.
+    unsafe { libc::kill(pid, libc::SIGTERM) == 0 }
+}
+
+#[cfg(not(unix))]
+fn send_term(_child: &std::process::Child) -> bool {
+    false
+}

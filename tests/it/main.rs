@@ -5,6 +5,7 @@ mod browser;
 mod conformance;
 mod costs;
 mod gateway;
+mod hardening;
 mod infra;
 mod input;
 mod lambda_events;

@@ -105,3 +105,29 @@ fn rate_limits_and_http_limits_parse_with_documented_defaults() {
     let e = with(&[("ROLLCALL_LOGIN_RATE_PER_ADDR", "lots")]).unwrap_err();
     assert_eq!(e.var, "ROLLCALL_LOGIN_RATE_PER_ADDR");
 }
+
+proptest::proptest! {
+    #[test]
+    fn durations_never_panic_and_whole_seconds_round_trip(raw in proptest::prelude::any::<String>(), n in 0u32..1_000_000) {
+        let _ = parse_duration(&raw);
+        proptest::prop_assert_eq!(parse_duration(&n.to_string()), Some(Duration::from_secs(n.into())));
+    }
+
+    #[test]
+    fn rules_never_panic_and_round_trip(raw in proptest::prelude::any::<String>(), n in 1u32..100_000, secs in 1u64..100_000) {
+        let _ = Rule::parse(&raw);
+        proptest::prop_assert_eq!(Rule::parse(&format!("{n}/{secs}")), Ok(Rule::per(n, Duration::from_secs(secs))));
+        proptest::prop_assert_eq!(Rule::parse(&format!("{n}/{secs}m")), Ok(Rule::per(n, Duration::from_secs(secs * 60))));
+    }
+
+    #[test]
+    fn any_environment_gives_a_config_or_an_error_naming_a_known_variable(
+        pairs in proptest::collection::vec((0usize..VARIABLES.len(), proptest::prelude::any::<String>()), 0..6)
+    ) {
+        let pairs: Vec<(&str, String)> = pairs.into_iter().map(|(i, v)| (VARIABLES[i].0, v)).collect();
+        let r = Config::from_lookup(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
+        if let Err(e) = r {
+            proptest::prop_assert!(VARIABLES.iter().any(|(n, _)| *n == e.var), "{e}");
+        }
+    }
+}

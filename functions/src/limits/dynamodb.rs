@@ -35,6 +35,15 @@ impl DynamoLimiter {
         }
     }
 
+    /// The same table through another client (another Lambda's).
+    #[must_use]
+    pub fn with_client(&self, client: Client) -> Self {
+        Self {
+            client,
+            table: self.table.clone(),
+        }
+    }
+
     async fn count(&self, key: &str, rule: Rule, counting: bool) -> Result<Decision, LimitError> {
         if rule.is_off() {
             return Ok(Decision::Allowed);
