@@ -129,10 +129,9 @@ impl AppError {
             Self::NotFound => "Not found.".into(),
             Self::MethodNotAllowed => "Method not allowed.".into(),
             Self::PayloadTooLarge => "Request body too large.".into(),
-            Self::RateLimited { retry_after } => format!(
-                "Too many attempts; try again in {}.",
-                seconds(*retry_after)
-            ),
+            Self::RateLimited { retry_after } => {
+                format!("Too many attempts; try again in {}.", seconds(*retry_after))
+            }
             Self::Busy { retry_after } => format!(
                 "The server is busy; try again in {}.",
                 seconds(*retry_after)
@@ -267,7 +266,10 @@ mod tests {
         .into_response(Format::Html);
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[RETRY_AFTER], "1");
-        assert!(r.body().contains("The server is busy; try again in 1 second."));
+        assert!(
+            r.body()
+                .contains("The server is busy; try again in 1 second.")
+        );
     }
 
     #[test]
@@ -280,7 +282,10 @@ mod tests {
             .unwrap();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[RETRY_AFTER], "9");
-        assert_eq!(r.body(), "<form>Too many attempts; try again in 9 seconds.</form>");
+        assert_eq!(
+            r.body(),
+            "<form>Too many attempts; try again in 9 seconds.</form>"
+        );
         let other = AppError::NotFound.on_form(|_| unreachable!());
         assert!(matches!(other, Err(AppError::NotFound)));
     }

@@ -15,8 +15,8 @@ use lambda_http::{Body, Error, LambdaEvent, Request, RequestExt, Response};
 
 use crate::config::{Config, StoreChoice};
 use crate::context::AppContext;
-use crate::domain::{ConnectionId, Timestamp};
 use crate::domain::ClientAddr;
+use crate::domain::{ConnectionId, Timestamp};
 use crate::handlers::{self, respond::Format, ws};
 use crate::limits::RateLimiter;
 use crate::limits::dynamodb::DynamoLimiter;

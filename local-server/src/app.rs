@@ -64,7 +64,9 @@ pub fn router(node: &Node) -> Router {
             http::StatusCode::REQUEST_TIMEOUT,
             config.http_timeout,
         ))
-        .layer(GlobalConcurrencyLimitLayer::new(config.http_max_concurrency))
+        .layer(GlobalConcurrencyLimitLayer::new(
+            config.http_max_concurrency,
+        ))
         .service(http.with_state(state.clone()));
     Router::new()
         .route("/users/", get(crate::ws::upgrade))
@@ -136,10 +138,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let app = app.clone();
-        let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(req)
-        });
+        let service =
+            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(req)
+            });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())

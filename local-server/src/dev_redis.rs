@@ -193,8 +193,8 @@ impl DevRedis {
         // A port found free can be taken before Redis binds it: retry.
         for _ in 0..3 {
             let port = free_port().map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
-            let child = ChildGuard::spawn(port, data)
-                .map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
+            let child =
+                ChildGuard::spawn(port, data).map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
             let url = format!("redis://127.0.0.1:{port}");
             // Loading a long append-only file takes a while.
             match wait_ready(&url, Duration::from_secs(60)).await {

@@ -307,7 +307,10 @@ impl Config {
         zero("ROLLCALL_CLIENT_PING_SECS", self.client_ping_interval)?;
         zero("ROLLCALL_SESSION_TTL_SECS", self.session_ttl)?;
         zero("ROLLCALL_HTTP_TIMEOUT_SECS", self.http_timeout)?;
-        zero("ROLLCALL_HTTP_HEADER_TIMEOUT_SECS", self.http_header_timeout)?;
+        zero(
+            "ROLLCALL_HTTP_HEADER_TIMEOUT_SECS",
+            self.http_header_timeout,
+        )?;
         // On the cloud path only the page's ping renews a connection's
         // lease. With lease ≥ 2 × ping one lost or late ping (a busy tab, a
         // retried Lambda) still leaves a renewal before the lease ends. The

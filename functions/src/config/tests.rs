@@ -75,7 +75,10 @@ fn a_lease_shorter_than_two_client_pings_is_refused_naming_both_variables() {
     .unwrap_err();
     assert_eq!(e.var, "ROLLCALL_LEASE_SECS");
     assert!(e.message.contains("ROLLCALL_CLIENT_PING_SECS"), "{e}");
-    assert!(e.message.contains("45s") && e.message.contains("30s"), "{e}");
+    assert!(
+        e.message.contains("45s") && e.message.contains("30s"),
+        "{e}"
+    );
     // The server ping no longer matters; exactly twice the client ping is fine.
     with(&[
         ("ROLLCALL_WS_PING_SECS", "100"),
@@ -89,7 +92,10 @@ fn a_lease_shorter_than_two_client_pings_is_refused_naming_both_variables() {
 fn rate_limits_and_http_limits_parse_with_documented_defaults() {
     let c = with(&[]).unwrap();
     assert_eq!(c.rate_limits, RateLimits::default());
-    assert_eq!(c.rate_limits.login_per_addr, Rule::per(30, Duration::from_secs(60)));
+    assert_eq!(
+        c.rate_limits.login_per_addr,
+        Rule::per(30, Duration::from_secs(60))
+    );
     assert_eq!(c.hash_queue, 16);
     assert_eq!(c.http_timeout, Duration::from_secs(30));
     assert_eq!(c.http_max_concurrency, 256);
@@ -100,7 +106,10 @@ fn rate_limits_and_http_limits_parse_with_documented_defaults() {
     ])
     .unwrap();
     assert!(c.rate_limits.login_failures_per_user.is_off());
-    assert_eq!(c.rate_limits.signup_per_addr, Rule::per(5, Duration::from_secs(3600)));
+    assert_eq!(
+        c.rate_limits.signup_per_addr,
+        Rule::per(5, Duration::from_secs(3600))
+    );
     assert_eq!(c.hash_queue, 8);
     let e = with(&[("ROLLCALL_LOGIN_RATE_PER_ADDR", "lots")]).unwrap_err();
     assert_eq!(e.var, "ROLLCALL_LOGIN_RATE_PER_ADDR");

@@ -33,7 +33,11 @@ pub async fn hits_up_to_the_limit_pass_and_the_next_is_limited(l: &dyn RateLimit
     let rule = Rule::per(3, Duration::from_secs(2));
     fresh_window(rule).await;
     for i in 0..3 {
-        assert_eq!(l.check("k", rule).await.unwrap(), Decision::Allowed, "hit {i}");
+        assert_eq!(
+            l.check("k", rule).await.unwrap(),
+            Decision::Allowed,
+            "hit {i}"
+        );
     }
     let after = limited(l.check("k", rule).await.unwrap());
     assert!(after > Duration::ZERO && after <= rule.window, "{after:?}");

@@ -50,10 +50,8 @@ impl DynamoLimiter {
         }
         let now = Timestamp::now();
         let (index, left) = window(now, rule);
-        let item_key = AttributeValue::S(format!(
-            "limit#{}#{index}#{key}",
-            rule.window.as_millis()
-        ));
+        let item_key =
+            AttributeValue::S(format!("limit#{}#{index}#{key}", rule.window.as_millis()));
         let hits = if counting {
             let ttl = now.plus(left).as_millis() / 1000 + 60;
             let out = self

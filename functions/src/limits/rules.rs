@@ -113,7 +113,9 @@ mod tests {
         assert_eq!(r(" 5 / 10s "), Rule::per(5, Duration::from_secs(10)));
         assert_eq!(r("5/0.5"), Rule::per(5, Duration::from_millis(500)));
         assert!(r("off").is_off() && r("0/1m").is_off());
-        for bad in ["", "30", "/1m", "x/1m", "30/", "30/1d", "-1/1m", "30/0", "30/nan", "30/-1s"] {
+        for bad in [
+            "", "30", "/1m", "x/1m", "30/", "30/1d", "-1/1m", "30/0", "30/nan", "30/-1s",
+        ] {
             assert!(Rule::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -16,7 +16,9 @@ fn temp_data_dir() -> PathBuf {
 
 /// Creates a user through the store on `redis`.
 async fn create(redis: &DevRedis, name: &Username) {
-    let store = RedisStore::connect(redis.url(), "rollcall:").await.expect("connect");
+    let store = RedisStore::connect(redis.url(), "rollcall:")
+        .await
+        .expect("connect");
     store
         .create_user(&UserRecord {
             username: name.clone(),
@@ -28,7 +30,9 @@ async fn create(redis: &DevRedis, name: &Username) {
 }
 
 async fn found(redis: &DevRedis, name: &Username) -> bool {
-    let store = RedisStore::connect(redis.url(), "rollcall:").await.expect("connect");
+    let store = RedisStore::connect(redis.url(), "rollcall:")
+        .await
+        .expect("connect");
     store.find_user(name).await.expect("find").is_some()
 }
 
@@ -36,7 +40,9 @@ async fn found(redis: &DevRedis, name: &Username) -> bool {
 async fn a_second_run_on_the_same_data_dir_finds_the_accounts_of_the_first() {
     let dir = temp_data_dir();
     let name = Username::parse(&unique_name("kept")).expect("valid");
-    let first = DevRedis::start_process_with(Some(&dir)).await.expect("start");
+    let first = DevRedis::start_process_with(Some(&dir))
+        .await
+        .expect("start");
     assert_eq!(first.how(), How::Process);
     create(&first, &name).await;
     // A second server cannot take the same directory while the first runs.
@@ -46,9 +52,17 @@ async fn a_second_run_on_the_same_data_dir_finds_the_accounts_of_the_first() {
     ));
     // Stopped as the server stops it (SIGTERM: Redis writes its file out).
     drop(first);
-    assert!(dir.join("appendonlydir").is_dir(), "an append-only file was written");
-    let second = DevRedis::start_process_with(Some(&dir)).await.expect("restart");
-    assert!(found(&second, &name).await, "the account survived the restart");
+    assert!(
+        dir.join("appendonlydir").is_dir(),
+        "an append-only file was written"
+    );
+    let second = DevRedis::start_process_with(Some(&dir))
+        .await
+        .expect("restart");
+    assert!(
+        found(&second, &name).await,
+        "the account survived the restart"
+    );
     drop(second);
     // Without a data directory nothing is kept (what tests use).
     let scratch = DevRedis::start_process().await.expect("start");
@@ -70,13 +84,20 @@ async fn the_container_path_keeps_its_data_in_the_mounted_dir() {
     }
     let dir = temp_data_dir();
     let name = Username::parse(&unique_name("boxed")).expect("valid");
-    let first = DevRedis::start_container_with(Some(&dir)).await.expect("start");
+    let first = DevRedis::start_container_with(Some(&dir))
+        .await
+        .expect("start");
     assert_eq!(first.how(), How::Container);
     create(&first, &name).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     drop(first);
-    let second = DevRedis::start_container_with(Some(&dir)).await.expect("restart");
-    assert!(found(&second, &name).await, "the account survived the restart");
+    let second = DevRedis::start_container_with(Some(&dir))
+        .await
+        .expect("restart");
+    assert!(
+        found(&second, &name).await,
+        "the account survived the restart"
+    );
     drop(second);
     let _ = std::fs::remove_dir_all(&dir);
 }

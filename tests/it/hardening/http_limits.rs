@@ -11,7 +11,11 @@ use tokio::net::TcpStream;
 /// connection is closed once the header timeout has passed.
 #[tokio::test]
 async fn a_client_sending_headers_byte_by_byte_is_cut_off_within_the_bound() {
-    let app = spawn_with(&Backend::Memory, &[("ROLLCALL_HTTP_HEADER_TIMEOUT_SECS", "0.5")]).await;
+    let app = spawn_with(
+        &Backend::Memory,
+        &[("ROLLCALL_HTTP_HEADER_TIMEOUT_SECS", "0.5")],
+    )
+    .await;
     let mut stream = TcpStream::connect(app.addr).await.expect("connect");
     let started = Instant::now();
     let head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ";

@@ -20,7 +20,11 @@ mod redis {
         let prefix = unique_prefix();
         let mut clients = Vec::new();
         for _ in 0..3 {
-            clients.push(RedisLimiter::connect(redis_url(), &prefix).await.expect("connect"));
+            clients.push(
+                RedisLimiter::connect(redis_url(), &prefix)
+                    .await
+                    .expect("connect"),
+            );
         }
         let all: Vec<&dyn RateLimiter> = clients.iter().map(|c| c as _).collect();
         rollcall::limits::conformance::concurrent_hits_are_counted_exactly(&all).await;
@@ -42,12 +46,10 @@ mod dynamodb {
         ))
     }
 
-    rollcall::limiter_conformance_suite!(std::future::ready(Box::new(
-        match limiter().await {
-            Some(l) => l,
-            None => return,
-        }
-    )));
+    rollcall::limiter_conformance_suite!(std::future::ready(Box::new(match limiter().await {
+        Some(l) => l,
+        None => return,
+    })));
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn hits_are_counted_exactly_across_separate_clients() {

@@ -31,12 +31,20 @@ async fn a_name_that_failed_too_often_is_refused_with_429_even_with_its_password
     v.sign_up(&name, PASSWORD).await;
     for _ in 0..3 {
         let r = v
-            .post_json("/api/log_in", &json!({"username": name, "password": "wrong password"}), None)
+            .post_json(
+                "/api/log_in",
+                &json!({"username": name, "password": "wrong password"}),
+                None,
+            )
             .await;
         assert_eq!(r.status, 401, "{}", r.body);
     }
     let r = v
-        .post_json("/api/log_in", &json!({"username": name, "password": PASSWORD}), None)
+        .post_json(
+            "/api/log_in",
+            &json!({"username": name, "password": PASSWORD}),
+            None,
+        )
         .await;
     assert_eq!(r.status, 429, "{}", r.body);
     let secs = retry_after_secs(&r);
@@ -52,7 +60,11 @@ async fn a_name_that_failed_too_often_is_refused_with_429_even_with_its_password
         .await;
     assert_eq!(r.status, 429);
     assert!(r.retry_after.is_some());
-    assert!(r.body.contains("<form") && r.body.contains("Too many attempts; try again in"), "{}", r.body);
+    assert!(
+        r.body.contains("<form") && r.body.contains("Too many attempts; try again in"),
+        "{}",
+        r.body
+    );
     // Another name is not affected.
     let other = unique_name("other");
     v.sign_up(&other, PASSWORD).await;
@@ -61,16 +73,28 @@ async fn a_name_that_failed_too_often_is_refused_with_429_even_with_its_password
 
 #[tokio::test]
 async fn log_ins_from_one_address_are_limited() {
-    let app = spawn_with(&Backend::Memory, &[("ROLLCALL_LOGIN_RATE_PER_ADDR", "5/1m")]).await;
+    let app = spawn_with(
+        &Backend::Memory,
+        &[("ROLLCALL_LOGIN_RATE_PER_ADDR", "5/1m")],
+    )
+    .await;
     let v = Visitor::new(&app.base);
     for i in 0..5 {
         let r = v
-            .post_json("/api/log_in", &json!({"username": format!("nobody{i}"), "password": "x"}), None)
+            .post_json(
+                "/api/log_in",
+                &json!({"username": format!("nobody{i}"), "password": "x"}),
+                None,
+            )
             .await;
         assert_eq!(r.status, 401);
     }
     let r = v
-        .post_json("/api/log_in", &json!({"username": "nobody", "password": "x"}), None)
+        .post_json(
+            "/api/log_in",
+            &json!({"username": "nobody", "password": "x"}),
+            None,
+        )
         .await;
     assert_eq!(r.status, 429);
     assert!(retry_after_secs(&r) <= 60);
@@ -78,7 +102,11 @@ async fn log_ins_from_one_address_are_limited() {
 
 #[tokio::test]
 async fn sign_ups_from_one_address_are_limited_and_the_form_says_when_to_retry() {
-    let app = spawn_with(&Backend::Memory, &[("ROLLCALL_SIGNUP_RATE_PER_ADDR", "2/1h")]).await;
+    let app = spawn_with(
+        &Backend::Memory,
+        &[("ROLLCALL_SIGNUP_RATE_PER_ADDR", "2/1h")],
+    )
+    .await;
     let v = Visitor::new(&app.base);
     v.sign_up(&unique_name("one"), PASSWORD).await;
     v.sign_up(&unique_name("two"), PASSWORD).await;
@@ -86,18 +114,37 @@ async fn sign_ups_from_one_address_are_limited_and_the_form_says_when_to_retry()
     let r = v
         .submit(
             "/sign_up/",
-            &[("username", &third), ("password1", PASSWORD), ("password2", PASSWORD)],
+            &[
+                ("username", &third),
+                ("password1", PASSWORD),
+                ("password2", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(r.status, 429);
-    assert!(r.body.contains("id=\"errors-__all__\"") && r.body.contains("Too many attempts"), "{}", r.body);
+    assert!(
+        r.body.contains("id=\"errors-__all__\"") && r.body.contains("Too many attempts"),
+        "{}",
+        r.body
+    );
     let r = v
-        .post_json("/api/sign_up", &json!({"username": third, "password": PASSWORD}), None)
+        .post_json(
+            "/api/sign_up",
+            &json!({"username": third, "password": PASSWORD}),
+            None,
+        )
         .await;
     assert_eq!(r.status, 429);
     assert!(retry_after_secs(&r) <= 3600);
     let name = rollcall::domain::Username::parse(&third).expect("valid");
-    assert!(app.ctx.store.find_user(&name).await.expect("store").is_none());
+    assert!(
+        app.ctx
+            .store
+            .find_user(&name)
+            .await
+            .expect("store")
+            .is_none()
+    );
 }
 
 /// Two server processes' worth of nodes on one Redis share the counts.
@@ -117,13 +164,21 @@ async fn limits_are_shared_by_every_node_on_one_redis() {
     Visitor::new(&a.base).sign_up(&name, PASSWORD).await;
     for app in [&a, &b, &a, &b] {
         let r = Visitor::new(&app.base)
-            .post_json("/api/log_in", &json!({"username": name, "password": "wrong password"}), None)
+            .post_json(
+                "/api/log_in",
+                &json!({"username": name, "password": "wrong password"}),
+                None,
+            )
             .await;
         assert_eq!(r.status, 401);
     }
     for app in [&a, &b] {
         let r = Visitor::new(&app.base)
-            .post_json("/api/log_in", &json!({"username": name, "password": PASSWORD}), None)
+            .post_json(
+                "/api/log_in",
+                &json!({"username": name, "password": PASSWORD}),
+                None,
+            )
             .await;
         assert_eq!(r.status, 429, "{}", r.body);
     }
@@ -144,9 +199,13 @@ async fn the_lambda_path_limits_by_source_ip() {
         let mut s = Vec::new();
         for _ in 0..4 {
             s.push(
-                v.post_json("/api/log_in", &json!({"username": "nobody", "password": "x"}), None)
-                    .await
-                    .status,
+                v.post_json(
+                    "/api/log_in",
+                    &json!({"username": "nobody", "password": "x"}),
+                    None,
+                )
+                .await
+                .status,
             );
         }
         s
@@ -160,13 +219,21 @@ async fn a_full_hasher_answers_503_with_retry_after_instead_of_queueing() {
     let attempts = (0..12).map(|i| {
         let v = Visitor::new(&app.base);
         async move {
-            v.post_json("/api/log_in", &json!({"username": format!("n{i}"), "password": "x"}), None)
-                .await
+            v.post_json(
+                "/api/log_in",
+                &json!({"username": format!("n{i}"), "password": "x"}),
+                None,
+            )
+            .await
         }
     });
     let replies = futures_util::future::join_all(attempts).await;
     let busy: Vec<_> = replies.iter().filter(|r| r.status == 503).collect();
-    assert!(!busy.is_empty(), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(
+        !busy.is_empty(),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     assert!(replies.iter().all(|r| r.status == 503 || r.status == 401));
     for r in busy {
         assert_eq!(r.retry_after.as_deref(), Some("1"));
@@ -178,7 +245,10 @@ async fn a_full_hasher_answers_503_with_retry_after_instead_of_queueing() {
 async fn spawn_app_with_small_hasher() -> rollcall_tests::app::TestApp {
     spawn_with(
         &Backend::Memory,
-        &[("ROLLCALL_HASH_CONCURRENCY", "1"), ("ROLLCALL_HASH_QUEUE", "1")],
+        &[
+            ("ROLLCALL_HASH_CONCURRENCY", "1"),
+            ("ROLLCALL_HASH_QUEUE", "1"),
+        ],
     )
     .await
 }

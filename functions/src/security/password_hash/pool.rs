@@ -13,8 +13,8 @@
 
 use std::sync::Mutex;
 
-use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::password_hash::PasswordVerifier as _;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq as _;
 
@@ -51,9 +51,8 @@ impl MemoryPool {
     /// guard drops.
     fn take(&self) -> PooledMemory<'_> {
         let reused = self.free.lock().ok().and_then(|mut f| f.pop());
-        let memory = reused.unwrap_or_else(|| {
-            vec![Block::new(); params().block_count()].into_boxed_slice()
-        });
+        let memory =
+            reused.unwrap_or_else(|| vec![Block::new(); params().block_count()].into_boxed_slice());
         PooledMemory {
             pool: self,
             memory: Some(memory),
@@ -161,7 +160,11 @@ mod tests {
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         // argon2's allocating verifier agrees with the pooled hash…
         let parsed = PasswordHash::new(&phc).unwrap();
-        assert!(argon2_default().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(
+            argon2_default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
         // …and the pooled verifier agrees with argon2's own hash.
         let theirs = argon2::password_hash::PasswordHasher::hash_password(
             &argon2_default(),

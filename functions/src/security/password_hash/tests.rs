@@ -32,11 +32,8 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 async fn a_client_that_leaves_does_not_free_the_slot_while_its_hash_runs() {
     let hasher = PasswordHasher::with_queue(1, 0);
     // The caller gives up almost at once, while its hash is running.
-    let abandoned = tokio::time::timeout(
-        Duration::from_millis(2),
-        hasher.verify("someone", None),
-    )
-    .await;
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(2), hasher.verify("someone", None)).await;
     assert!(abandoned.is_err(), "a hash takes longer than 2 ms");
     // The hash still counts: with no queue, the next request is refused.
     assert_eq!(hasher.in_flight(), 1);
@@ -79,7 +76,11 @@ async fn a_waiter_that_leaves_gives_its_place_in_the_queue_back() {
     // This one waits for the permit, then leaves before getting it.
     let waited = tokio::time::timeout(Duration::from_millis(1), hasher.verify("y", None)).await;
     assert!(waited.is_err());
-    assert_eq!(hasher.in_flight(), 1, "the waiter did no work and holds nothing");
+    assert_eq!(
+        hasher.in_flight(),
+        1,
+        "the waiter did no work and holds nothing"
+    );
     assert!(!running.await.unwrap().unwrap());
 }
 
@@ -92,5 +93,8 @@ async fn memory_blocks_are_reused_not_allocated_per_hash() {
         a.unwrap();
         b.unwrap();
     }
-    assert!(hasher.memory.free_blocks() <= 2, "at most one block per permit");
+    assert!(
+        hasher.memory.free_blocks() <= 2,
+        "at most one block per permit"
+    );
 }
