@@ -34,15 +34,15 @@ pub async fn hits_up_to_the_limit_pass_and_the_next_is_limited(l: &dyn RateLimit
     fresh_window(rule).await;
     for i in 0..3 {
         assert_eq!(
-            l.check("k", rule).await.unwrap(),
+            l.check("k", rule).await.expect("the limiter answers"),
             Decision::Allowed,
             "hit {i}"
         );
     }
-    let after = limited(l.check("k", rule).await.unwrap());
+    let after = limited(l.check("k", rule).await.expect("the limiter answers"));
     assert!(after > Duration::ZERO && after <= rule.window, "{after:?}");
-    limited(l.peek("k", rule).await.unwrap());
-    limited(l.check("k", rule).await.unwrap());
+    limited(l.peek("k", rule).await.expect("the limiter answers"));
+    limited(l.check("k", rule).await.expect("the limiter answers"));
 }
 
 /// `peek` never counts.
@@ -50,42 +50,102 @@ pub async fn peeking_counts_nothing(l: &dyn RateLimiter) {
     let rule = Rule::per(2, Duration::from_secs(2));
     fresh_window(rule).await;
     for _ in 0..5 {
-        assert!(l.peek("p", rule).await.unwrap().is_allowed());
+        assert!(
+            l.peek("p", rule)
+                .await
+                .expect("the limiter answers")
+                .is_allowed()
+        );
     }
-    assert!(l.check("p", rule).await.unwrap().is_allowed());
-    assert!(l.peek("p", rule).await.unwrap().is_allowed());
-    assert!(l.check("p", rule).await.unwrap().is_allowed());
-    limited(l.peek("p", rule).await.unwrap());
+    assert!(
+        l.check("p", rule)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
+    assert!(
+        l.peek("p", rule)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
+    assert!(
+        l.check("p", rule)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
+    limited(l.peek("p", rule).await.expect("the limiter answers"));
 }
 
 /// Keys, and rules with other windows, have their own counts.
 pub async fn keys_and_windows_are_counted_apart(l: &dyn RateLimiter) {
     let rule = Rule::per(1, Duration::from_secs(2));
     fresh_window(rule).await;
-    assert!(l.check("a", rule).await.unwrap().is_allowed());
-    limited(l.check("a", rule).await.unwrap());
-    assert!(l.check("b", rule).await.unwrap().is_allowed());
-    assert!(l.check("a:longer", rule).await.unwrap().is_allowed());
+    assert!(
+        l.check("a", rule)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
+    limited(l.check("a", rule).await.expect("the limiter answers"));
+    assert!(
+        l.check("b", rule)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
+    assert!(
+        l.check("a:longer", rule)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
     let other = Rule::per(1, Duration::from_secs(3));
-    assert!(l.check("a", other).await.unwrap().is_allowed());
+    assert!(
+        l.check("a", other)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
 }
 
 /// When the window ends, hits pass again.
 pub async fn a_new_window_lets_hits_through_again(l: &dyn RateLimiter) {
     let rule = Rule::per(1, Duration::from_millis(600));
     fresh_window(rule).await;
-    assert!(l.check("w", rule).await.unwrap().is_allowed());
-    let after = limited(l.check("w", rule).await.unwrap());
+    assert!(
+        l.check("w", rule)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
+    let after = limited(l.check("w", rule).await.expect("the limiter answers"));
     tokio::time::sleep(after + Duration::from_millis(20)).await;
-    assert!(l.check("w", rule).await.unwrap().is_allowed());
+    assert!(
+        l.check("w", rule)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
 }
 
 /// A rule that is off always allows.
 pub async fn rules_that_are_off_never_limit(l: &dyn RateLimiter) {
     for _ in 0..50 {
-        assert!(l.check("off", Rule::OFF).await.unwrap().is_allowed());
+        assert!(
+            l.check("off", Rule::OFF)
+                .await
+                .expect("the limiter answers")
+                .is_allowed()
+        );
     }
-    assert!(l.peek("off", Rule::OFF).await.unwrap().is_allowed());
+    assert!(
+        l.peek("off", Rule::OFF)
+            .await
+            .expect("the limiter answers")
+            .is_allowed()
+    );
 }
 
 /// Hits racing through any number of limiters on one backend (processes,

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{GatewayOptions, serve};
 use crate::dev_redis::DevRedis;
+use crate::node::Backend;
 
 /// Credentials and region for talking to the stand-in's management API
 /// (it does not check signatures).
@@ -125,8 +126,26 @@ pub async fn run() -> ExitCode {
             }
         },
     };
+    // Rate limits count next to the store, as in the deployed functions.
+    let limits_on = match (&config.store, &_dev_redis) {
+        (StoreChoice::Redis(url), _) => Backend::Redis { url: url.clone() },
+        (StoreChoice::Auto, Some(r)) => Backend::Redis {
+            url: r.url().to_owned(),
+        },
+        (StoreChoice::DynamoDb, _) => Backend::DynamoDb {
+            create_tables: false,
+        },
+        _ => Backend::Memory,
+    };
+    let limiter = match crate::limiter::limiter_for(&limits_on, &config).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("rollcall-gateway: rate limiter: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let ctx = match rollcall::lambda::context_with(config, store, &local_sdk_config()) {
-        Ok(c) => c,
+        Ok(c) => c.with_limiter(limiter),
         Err(e) => {
             eprintln!("rollcall-gateway: {e}");
             return ExitCode::from(1);

@@ -128,7 +128,7 @@ impl Drop for PooledMemory<'_> {
 }
 
 /// Salt and expected output of `phc` if it uses exactly our parameters.
-fn ours<'a>(phc: &'a PasswordHash) -> Option<(&'a [u8], &'a [u8])> {
+fn ours(phc: &PasswordHash) -> Option<(&[u8], &[u8])> {
     let p = Params::try_from(phc).ok()?;
     let (salt, hash) = (phc.salt.as_ref()?, phc.hash.as_ref()?);
     let same = phc.algorithm == Algorithm::Argon2id.ident()

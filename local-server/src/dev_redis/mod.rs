@@ -24,6 +24,11 @@ use testcontainers_modules::testcontainers::core::Mount;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::{ContainerAsync, ImageExt as _};
 
+mod data;
+
+pub use data::default_data_dir;
+use data::{DataLock, redis_args};
+
 /// Where the data directory is mounted in the container.
 const CONTAINER_DATA: &str = "/data";
 
@@ -74,19 +79,6 @@ pub enum DevRedisError {
         /// What is wrong.
         message: String,
     },
-}
-
-/// The default data directory: `$XDG_DATA_HOME/rollcall`, else
-/// `$HOME/.local/share/rollcall`, else `./.rollcall-data`.
-pub fn default_data_dir() -> PathBuf {
-    let non_empty = |v: &str| std::env::var_os(v).filter(|p| !p.is_empty());
-    if let Some(xdg) = non_empty("XDG_DATA_HOME") {
-        return PathBuf::from(xdg).join("rollcall");
-    }
-    if let Some(home) = non_empty("HOME") {
-        return PathBuf::from(home).join(".local/share/rollcall");
-    }
-    PathBuf::from(".rollcall-data")
 }
 
 impl DevRedis {
@@ -247,59 +239,6 @@ async fn wait_ready(url: &str, wait: Duration) -> Result<(), String> {
             Err(_) if Instant::now() > deadline => return Err("timed out".into()),
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-    }
-}
-
-/// `redis-server` and its persistence arguments: an append-only file in
-/// `data` (no RDB snapshots), or nothing kept at all.
-fn redis_args(data: Option<&Path>) -> Vec<String> {
-    let mut args: Vec<String> = vec!["redis-server".into(), "--save".into(), String::new()];
-    match data {
-        Some(dir) => args.extend(
-            ["--appendonly", "yes", "--appendfsync", "everysec", "--dir"]
-                .map(String::from)
-                .into_iter()
-                .chain([dir.to_string_lossy().into_owned()]),
-        ),
-        None => args.extend(
-            ["--appendonly", "no", "--dir"]
-                .map(String::from)
-                .into_iter()
-                .chain([std::env::temp_dir().to_string_lossy().into_owned()]),
-        ),
-    }
-    args
-}
-
-/// An exclusive lock on a data directory (`DIR/rollcall.lock`, `flock`),
-/// held while a Redis writes there.
-struct DataLock {
-    dir: PathBuf,
-    _file: std::fs::File,
-}
-
-impl DataLock {
-    fn take(dir: &Path) -> Result<Self, DevRedisError> {
-        let fail = |message: String| DevRedisError::DataDir {
-            dir: dir.to_owned(),
-            message,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-        let dir = std::fs::canonicalize(dir).map_err(|e| fail(e.to_string()))?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("rollcall.lock"))
-            .map_err(|e| fail(e.to_string()))?;
-        if !crate::process::try_lock(&file) {
-            return Err(fail(
-                "in use by another rollcall server; stop it, or choose another \
-                 ROLLCALL_DATA_DIR"
-                    .into(),
-            ));
-        }
-        Ok(Self { dir, _file: file })
     }
 }
 
