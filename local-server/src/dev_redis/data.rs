@@ -40,9 +40,12 @@ pub(super) fn redis_args(data: Option<&Path>) -> Vec<String> {
 }
 
 /// An exclusive lock on a data directory (`DIR/rollcall.lock`, `flock`),
-/// held while a Redis writes there.
+/// held while a Redis writes in its `DIR/redis/`. Redis gets only that
+/// subdirectory (a container's entrypoint may change its owner), so the
+/// lock file stays the user's.
 pub(super) struct DataLock {
-    pub(super) dir: PathBuf,
+    /// `DIR/redis`, where Redis writes.
+    pub(super) redis_dir: PathBuf,
     _file: std::fs::File,
 }
 
@@ -67,6 +70,11 @@ impl DataLock {
                     .into(),
             ));
         }
-        Ok(Self { dir, _file: file })
+        let redis_dir = dir.join("redis");
+        std::fs::create_dir_all(&redis_dir).map_err(|e| fail(e.to_string()))?;
+        Ok(Self {
+            redis_dir,
+            _file: file,
+        })
     }
 }

@@ -114,14 +114,27 @@ impl DevRedis {
     /// data directory (`None`: keeps nothing).
     pub async fn start_container_with(dir: Option<&Path>) -> Result<Self, DevRedisError> {
         let lock = dir.map(DataLock::take).transpose()?;
+        // Inside the container Redis must listen beyond its loopback (the
+        // engine publishes the port on the host's loopback only).
+        let cmd = |data: Option<&Path>| {
+            let mut args = redis_args(data);
+            if data.is_none()
+                && let Some(dir) = args.last_mut()
+            {
+                // The host's temporary directory means nothing in there.
+                "/tmp".clone_into(dir);
+            }
+            args.extend(["--bind", "0.0.0.0", "--protected-mode", "no"].map(String::from));
+            args
+        };
         let request = match &lock {
-            None => Redis::default().with_cmd(redis_args(None)),
+            None => Redis::default().with_cmd(cmd(None)),
             Some(lock) => Redis::default()
                 .with_mount(Mount::bind_mount(
-                    lock.dir.to_string_lossy().into_owned(),
+                    lock.redis_dir.to_string_lossy().into_owned(),
                     CONTAINER_DATA,
                 ))
-                .with_cmd(redis_args(Some(Path::new(CONTAINER_DATA)))),
+                .with_cmd(cmd(Some(Path::new(CONTAINER_DATA)))),
         };
         let container = request
             .start()
@@ -180,7 +193,7 @@ impl DevRedis {
     /// its append-only file in `dir` (`None`: keeps nothing).
     pub async fn start_process_with(dir: Option<&Path>) -> Result<Self, DevRedisError> {
         let lock = dir.map(DataLock::take).transpose()?;
-        let data = lock.as_ref().map(|l| l.dir.as_path());
+        let data = lock.as_ref().map(|l| l.redis_dir.as_path());
         let mut last = String::new();
         // A port found free can be taken before Redis binds it: retry.
         for _ in 0..3 {

@@ -53,7 +53,7 @@ async fn a_second_run_on_the_same_data_dir_finds_the_accounts_of_the_first() {
     // Stopped as the server stops it (SIGTERM: Redis writes its file out).
     drop(first);
     assert!(
-        dir.join("appendonlydir").is_dir(),
+        dir.join("redis/appendonlydir").is_dir(),
         "an append-only file was written"
     );
     let second = DevRedis::start_process_with(Some(&dir))
@@ -89,8 +89,14 @@ async fn the_container_path_keeps_its_data_in_the_mounted_dir() {
         .expect("start");
     assert_eq!(first.how(), How::Container);
     create(&first, &name).await;
+    // The container is removed, not stopped gently: wait for the
+    // once-a-second fsync.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     drop(first);
+    assert!(
+        dir.join("redis/appendonlydir").is_dir(),
+        "written in the mounted dir"
+    );
     let second = DevRedis::start_container_with(Some(&dir))
         .await
         .expect("restart");
