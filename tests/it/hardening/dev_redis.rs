@@ -107,3 +107,38 @@ async fn the_container_path_keeps_its_data_in_the_mounted_dir() {
     drop(second);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What the issue saw: run the program with its default store, sign up,
+/// stop it (SIGTERM, as Ctrl-C), run it again on the same data directory:
+/// the account logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_program_keeps_its_accounts_across_a_restart() {
+    use rollcall_tests::client::Visitor;
+    use rollcall_tests::node_process::NodeProcess;
+
+    let dir = temp_data_dir();
+    let dir_s = dir.to_string_lossy().into_owned();
+    let mut settings: Vec<(&str, &str)> = rollcall_tests::app::FAST.to_vec();
+    settings.extend([
+        ("ROLLCALL_STORE", "auto"),
+        ("ROLLCALL_DATA_DIR", dir_s.as_str()),
+    ]);
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_rollcall-node"));
+    let name = unique_name("tutorial");
+    let mut first = NodeProcess::start(exe, &settings).await;
+    Visitor::new(&first.base)
+        .sign_up(&name, rollcall_tests::PASSWORD)
+        .await;
+    first.signal("-TERM");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), first.child.wait())
+        .await
+        .expect("stops")
+        .expect("exit status");
+    assert!(status.success(), "{status:?}");
+    let second = NodeProcess::start(exe, &settings).await;
+    Visitor::new(&second.base)
+        .log_in(&name, rollcall_tests::PASSWORD)
+        .await;
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
+}
