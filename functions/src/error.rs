@@ -40,6 +40,10 @@ pub enum AppError {
     /// 405: the route exists with other methods.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 408: the request was not answered within the server's time limit
+    /// (a body that never finishes, a queue that did not move).
+    #[error("request timeout")]
+    RequestTimeout,
     /// 413: body over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -110,6 +114,7 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -128,6 +133,7 @@ impl AppError {
             Self::Invalid(_) => "Invalid input.".into(),
             Self::NotFound => "Not found.".into(),
             Self::MethodNotAllowed => "Method not allowed.".into(),
+            Self::RequestTimeout => "The request took too long.".into(),
             Self::PayloadTooLarge => "Request body too large.".into(),
             Self::RateLimited { retry_after } => {
                 format!("Too many attempts; try again in {}.", seconds(*retry_after))

@@ -68,11 +68,34 @@ pub fn router(node: &Node) -> Router {
             config.http_max_concurrency,
         ))
         .service(http.with_state(state.clone()));
+    // The timeout layer answers a bare 408; render it as every error is.
+    let pages = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(render_timeouts))
+        .service(pages);
     Router::new()
         .route("/users/", get(crate::ws::upgrade))
         .fallback_service(pages)
         .layer(DefaultBodyLimit::max(respond::MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Gives the timeout layer's bare 408 the body every error has (through
+/// [`AppError::into_response`], in the route's format).
+async fn render_timeouts(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let format = format_of(req.uri().path());
+    let r = next.run(req).await;
+    if r.status() == http::StatusCode::REQUEST_TIMEOUT {
+        return to_axum(AppError::RequestTimeout.into_response(format));
+    }
+    r
+}
+
+fn format_of(path: &str) -> respond::Format {
+    if path.starts_with("/api/") {
+        respond::Format::Json
+    } else {
+        respond::Format::Html
+    }
 }
 
 /// Adapts an axum request to the shared routing table and back, with the
@@ -82,11 +105,7 @@ async fn http(State(state): State<AppState>, req: Request) -> axum::response::Re
     if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied() {
         parts.extensions.insert(ClientAddr::new(peer.ip()));
     }
-    let format = if parts.uri.path().starts_with("/api/") {
-        respond::Format::Json
-    } else {
-        respond::Format::Html
-    };
+    let format = format_of(parts.uri.path());
     let bytes = match axum::body::to_bytes(body, respond::MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => return to_axum(AppError::PayloadTooLarge.into_response(format)),

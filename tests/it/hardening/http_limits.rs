@@ -61,6 +61,10 @@ async fn a_request_whose_body_never_finishes_gets_408() {
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
     let reply = String::from_utf8_lossy(&reply);
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        reply.ends_with(r#"{"error":"The request took too long."}"#),
+        "{reply}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
