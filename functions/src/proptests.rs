@@ -9,7 +9,8 @@ use proptest::prelude::*;
 use unicode_normalization::UnicodeNormalization as _;
 
 use crate::domain::{
-    ClientAddr, ClientMessage, ConnectionId, Password, SessionKey, SessionToken, Username,
+    ClientAddr, ClientMessage, ConnectionId, Password, SessionKey, SessionToken, TrustedProxies,
+    Username,
 };
 use crate::handlers::respond;
 use crate::security::cookies;
@@ -180,5 +181,20 @@ proptest! {
         let _ = ClientAddr::parse(&raw);
         let addr = ClientAddr::new(ip);
         prop_assert_eq!(ClientAddr::parse(&addr.to_string()).ok(), Some(addr));
+    }
+
+    #[test]
+    fn proxy_lists_and_forwarded_headers_never_panic(
+        list in any::<String>(),
+        header in any::<String>(),
+        peer in any::<std::net::IpAddr>(),
+    ) {
+        let proxies = TrustedProxies::parse(&list).unwrap_or_default();
+        let h = headers(&[(http::HeaderName::from_static("x-forwarded-for"), &header)]);
+        let client = proxies.client_of(peer, &h);
+        // An untrusted peer is always the client, whatever it wrote.
+        if !proxies.contains(peer) {
+            prop_assert_eq!(client, ClientAddr::new(peer));
+        }
     }
 }

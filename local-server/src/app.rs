@@ -25,7 +25,6 @@ use axum::handler::Handler as _;
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rollcall::AppContext;
-use rollcall::domain::ClientAddr;
 use rollcall::error::AppError;
 use rollcall::handlers::{self, respond};
 use tokio::net::TcpListener;
@@ -103,7 +102,12 @@ fn format_of(path: &str) -> respond::Format {
 async fn http(State(state): State<AppState>, req: Request) -> axum::response::Response {
     let (mut parts, body) = req.into_parts();
     if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied() {
-        parts.extensions.insert(ClientAddr::new(peer.ip()));
+        let client = state
+            .ctx
+            .config
+            .trusted_proxies
+            .client_of(peer.ip(), &parts.headers);
+        parts.extensions.insert(client);
     }
     let format = format_of(parts.uri.path());
     let bytes = match axum::body::to_bytes(body, respond::MAX_BODY_BYTES).await {

@@ -50,7 +50,9 @@ fn websocket_events_parse_as_websocket_requests_and_keep_their_connection_id() {
         assert_eq!(ctx.connection_id.as_deref(), Some(CONNECTION), "{name}");
         // The client address the socket limits will count by.
         assert_eq!(
-            rollcall::lambda::source_ip(&req).map(|a| a.to_string()).as_deref(),
+            rollcall::lambda::source_ip(&req)
+                .map(|a| a.to_string())
+                .as_deref(),
             Some("203.0.113.7"),
             "{name}"
         );
@@ -62,7 +64,9 @@ fn websocket_events_parse_as_websocket_requests_and_keep_their_connection_id() {
     // are limited by.
     let http: lambda_http::Request = http.into();
     assert_eq!(
-        rollcall::lambda::source_ip(&http).map(|a| a.to_string()).as_deref(),
+        rollcall::lambda::source_ip(&http)
+            .map(|a| a.to_string())
+            .as_deref(),
         Some("203.0.113.7")
     );
 }

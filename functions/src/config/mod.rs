@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::domain::TrustedProxies;
 use crate::limits::{RateLimits, Rule};
 use crate::security::origin::OriginPolicy;
 
@@ -96,6 +97,10 @@ pub struct Config {
     /// Redis keeps its append-only file. Default `$XDG_DATA_HOME/rollcall`
     /// (`~/.local/share/rollcall`).
     pub data_dir: Option<std::path::PathBuf>,
+    /// `ROLLCALL_TRUSTED_PROXIES` — local server: reverse proxies (addresses
+    /// or networks, comma-separated) whose `X-Forwarded-For` names the
+    /// client for rate limits. Default none: the TCP peer is the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// DynamoDB table names.
@@ -151,6 +156,7 @@ pub const VARIABLES: &[(&str, Scope)] = &[
     ("ROLLCALL_HTTP_HEADER_TIMEOUT_SECS", Scope::Local),
     ("ROLLCALL_HTTP_MAX_CONCURRENCY", Scope::Local),
     ("ROLLCALL_DATA_DIR", Scope::Local),
+    ("ROLLCALL_TRUSTED_PROXIES", Scope::Local),
 ];
 
 /// A variable is set to something that cannot be used.
@@ -278,6 +284,13 @@ impl Config {
             http_header_timeout: secs("ROLLCALL_HTTP_HEADER_TIMEOUT_SECS", 10)?,
             http_max_concurrency: count("ROLLCALL_HTTP_MAX_CONCURRENCY", 256)?,
             data_dir: get("ROLLCALL_DATA_DIR").map(Into::into),
+            trusted_proxies: TrustedProxies::parse(
+                &get("ROLLCALL_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|message| ConfigError {
+                var: "ROLLCALL_TRUSTED_PROXIES",
+                message,
+            })?,
         };
         config.check()?;
         Ok(config)

@@ -252,3 +252,43 @@ async fn spawn_app_with_small_hasher() -> rollcall_tests::app::TestApp {
     )
     .await
 }
+
+/// Behind a trusted proxy each client is counted by the address the proxy
+/// appended to `X-Forwarded-For`; without one the header is ignored.
+#[tokio::test]
+async fn behind_a_trusted_proxy_clients_are_counted_apart() {
+    async fn attempts(base: &str, forwarded_for: &str, n: usize) -> Vec<u16> {
+        let client = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for _ in 0..n {
+            let r = client
+                .post(format!("{base}/api/log_in"))
+                .header("x-forwarded-for", forwarded_for)
+                .json(&json!({"username": "nobody", "password": "x"}))
+                .send()
+                .await
+                .expect("request");
+            statuses.push(r.status().as_u16());
+        }
+        statuses
+    }
+    let limit = ("ROLLCALL_LOGIN_RATE_PER_ADDR", "2/1m");
+    let proxied = spawn_with(
+        &Backend::Memory,
+        &[limit, ("ROLLCALL_TRUSTED_PROXIES", "127.0.0.0/8")],
+    )
+    .await;
+    // A client-written entry on the left changes nothing.
+    assert_eq!(
+        attempts(&proxied.base, "198.51.100.1", 3).await,
+        [401, 401, 429]
+    );
+    assert_eq!(
+        attempts(&proxied.base, "6.6.6.6, 198.51.100.1", 1).await,
+        [429]
+    );
+    assert_eq!(attempts(&proxied.base, "198.51.100.2", 1).await, [401]);
+    let direct = spawn_with(&Backend::Memory, &[limit]).await;
+    assert_eq!(attempts(&direct.base, "198.51.100.1", 2).await, [401, 401]);
+    assert_eq!(attempts(&direct.base, "198.51.100.2", 1).await, [429]);
+}
