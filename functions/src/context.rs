@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::domain::{ConnectionId, PresenceEvent};
+use crate::limits::RateLimiter;
+use crate::limits::memory::MemoryLimiter;
 use crate::presence::{LiveSource, PresenceSource, PresenceView, StoreSource};
 use crate::push::{PushError, Pusher};
 use crate::security::PasswordHasher;
@@ -21,8 +23,8 @@ pub enum Announcing {
     ByHandler,
 }
 
-/// The store, the pusher, the configuration, the password hasher and where
-/// presence is read from.
+/// The store, the pusher, the configuration, the password hasher, the rate
+/// limiter and where presence is read from.
 #[derive(Clone)]
 pub struct AppContext {
     /// Where state lives.
@@ -37,19 +39,23 @@ pub struct AppContext {
     pub presence: Arc<dyn PresenceSource>,
     /// Who announces events.
     pub announcing: Announcing,
+    /// Rate limits' counts; in this process unless [`AppContext::with_limiter`]
+    /// set a shared one (Redis, DynamoDB).
+    pub limiter: Arc<dyn RateLimiter>,
 }
 
 impl AppContext {
     /// A context whose handlers broadcast their own events and read
     /// presence from the store (a process without a view).
     pub fn new(store: Arc<dyn Store>, pusher: Arc<dyn Pusher>, config: Config) -> Self {
-        let hasher = PasswordHasher::new(config.hash_concurrency);
+        let hasher = PasswordHasher::with_queue(config.hash_concurrency, config.hash_queue);
         Self {
             presence: Arc::new(StoreSource(store.clone())),
             store,
             pusher,
             config: Arc::new(config),
             hasher,
+            limiter: Arc::new(MemoryLimiter::new()),
             announcing: Announcing::ByHandler,
         }
     }
@@ -76,5 +82,12 @@ impl AppContext {
             Announcing::ByLog => Ok(()),
             Announcing::ByHandler => self.pusher.broadcast(event, except).await,
         }
+    }
+
+    /// The same context counting rate limits in `limiter`.
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 }

@@ -5,10 +5,13 @@
 //! echoed to the client.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use http::StatusCode;
+use http::header::RETRY_AFTER;
+use http::{HeaderValue, StatusCode};
 
 use crate::handlers::respond::{self, Format, Response};
+use crate::limits::LimitError;
 use crate::push::PushError;
 use crate::security::password_hash::HashError;
 use crate::store::StoreError;
@@ -37,12 +40,30 @@ pub enum AppError {
     /// 405: the route exists with other methods.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 408: the request was not answered within the server's time limit
+    /// (a body that never finishes, a queue that did not move).
+    #[error("request timeout")]
+    RequestTimeout,
     /// 413: body over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
     /// 415: not the content type the route takes; the message is shown.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(&'static str),
+    /// 429 with `Retry-After`: a rate limit was hit; "Too many attempts;
+    /// try again in N seconds." is shown (on the form, for forms).
+    #[error("rate limited for {}s", retry_after.as_secs())]
+    RateLimited {
+        /// How long until the limit lets this client through again.
+        retry_after: Duration,
+    },
+    /// 503 with `Retry-After`: the password hasher's queue is full; "The
+    /// server is busy; try again in N seconds." is shown.
+    #[error("busy; retry after {}s", retry_after.as_secs())]
+    Busy {
+        /// How long the client should wait.
+        retry_after: Duration,
+    },
     /// 503: the store does not answer (health check).
     #[error("service unavailable")]
     Unavailable,
@@ -65,6 +86,15 @@ impl From<PushError> for AppError {
 
 impl From<HashError> for AppError {
     fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy { retry_after } => Self::Busy { retry_after },
+            e @ HashError::Failed(_) => Self::Internal(Box::new(e)),
+        }
+    }
+}
+
+impl From<LimitError> for AppError {
+    fn from(e: LimitError) -> Self {
         Self::Internal(Box::new(e))
     }
 }
@@ -84,9 +114,11 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,29 +133,91 @@ impl AppError {
             Self::Invalid(_) => "Invalid input.".into(),
             Self::NotFound => "Not found.".into(),
             Self::MethodNotAllowed => "Method not allowed.".into(),
+            Self::RequestTimeout => "The request took too long.".into(),
             Self::PayloadTooLarge => "Request body too large.".into(),
+            Self::RateLimited { retry_after } => {
+                format!("Too many attempts; try again in {}.", seconds(*retry_after))
+            }
+            Self::Busy { retry_after } => format!(
+                "The server is busy; try again in {}.",
+                seconds(*retry_after)
+            ),
             Self::Unavailable => "Service unavailable.".into(),
             Self::Internal(_) => "Internal server error.".into(),
+        }
+    }
+
+    /// How long the client should wait before retrying (429 and busy 503).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } | Self::Busy { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// For errors a form shows in place (429, busy 503): the form that
+    /// `render` draws with this error's message, given this error's status
+    /// and `Retry-After`. Any other error is handed back unchanged.
+    pub fn on_form(
+        self,
+        render: impl FnOnce(&str) -> Result<Response, AppError>,
+    ) -> Result<Response, AppError> {
+        if self.retry_after().is_none() {
+            return Err(self);
+        }
+        self.log();
+        let mut r = render(&self.public_message())?;
+        *r.status_mut() = self.status();
+        Ok(self.with_retry_after(r))
+    }
+
+    fn with_retry_after(&self, mut r: Response) -> Response {
+        if let Some(after) = self.retry_after() {
+            r.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(whole_seconds(after)));
+        }
+        r
+    }
+
+    fn log(&self) {
+        if matches!(self, Self::Busy { .. } | Self::RateLimited { .. }) {
+            tracing::warn!(error = %self, "request refused for load");
+        } else if self.status().is_server_error() {
+            // Full detail for operators; the client gets a generic message.
+            tracing::error!(error = %self, source = ?std::error::Error::source(self), "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
         }
     }
 
     /// The response for this error, as JSON (API) or a small HTML page.
     pub fn into_response(self, format: Format) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            // Full detail for operators; the client gets a generic message.
-            tracing::error!(error = %self, source = ?std::error::Error::source(&self), "request failed");
-        } else {
-            tracing::debug!(error = %self, "request refused");
-        }
+        self.log();
         let message = self.public_message();
-        match (format, self) {
+        let r = match (format, &self) {
             (Format::Json, Self::Invalid(fields)) => {
                 respond::json(status, &serde_json::json!({ "errors": fields }))
             }
             (Format::Json, _) => respond::json(status, &serde_json::json!({ "error": message })),
             (Format::Html, _) => respond::error_page(status, &message),
-        }
+        };
+        self.with_retry_after(r)
+    }
+}
+
+/// Seconds for `Retry-After` and messages: rounded up, at least 1.
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_add(u64::from(d.subsec_nanos() > 0))
+        .max(1)
+}
+
+/// "1 second", "42 seconds".
+fn seconds(d: Duration) -> String {
+    match whole_seconds(d) {
+        1 => "1 second".into(),
+        n => format!("{n} seconds"),
     }
 }
 
@@ -158,5 +252,47 @@ mod tests {
     fn html_errors_escape_their_message() {
         let r = AppError::BadRequest("<b>".into()).into_response(Format::Html);
         assert!(r.body().contains("&lt;b&gt;"));
+    }
+
+    #[test]
+    fn limits_and_a_busy_hasher_say_when_to_retry() {
+        let r = AppError::RateLimited {
+            retry_after: Duration::from_millis(41_200),
+        }
+        .into_response(Format::Json);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[RETRY_AFTER], "42");
+        assert_eq!(
+            r.body(),
+            r#"{"error":"Too many attempts; try again in 42 seconds."}"#
+        );
+        let r = AppError::Busy {
+            retry_after: Duration::from_secs(1),
+        }
+        .into_response(Format::Html);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[RETRY_AFTER], "1");
+        assert!(
+            r.body()
+                .contains("The server is busy; try again in 1 second.")
+        );
+    }
+
+    #[test]
+    fn forms_show_retryable_errors_in_place_and_hand_back_the_rest() {
+        let limited = AppError::RateLimited {
+            retry_after: Duration::from_secs(9),
+        };
+        let r = limited
+            .on_form(|m| Ok(respond::html(StatusCode::OK, format!("<form>{m}</form>"))))
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[RETRY_AFTER], "9");
+        assert_eq!(
+            r.body(),
+            "<form>Too many attempts; try again in 9 seconds.</form>"
+        );
+        let other = AppError::NotFound.on_form(|_| unreachable!());
+        assert!(matches!(other, Err(AppError::NotFound)));
     }
 }

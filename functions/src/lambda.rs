@@ -15,6 +15,7 @@ use lambda_http::{Body, Error, LambdaEvent, Request, RequestExt, Response};
 
 use crate::config::{Config, StoreChoice};
 use crate::context::AppContext;
+use crate::domain::ClientAddr;
 use crate::domain::{ConnectionId, Timestamp};
 use crate::handlers::{self, respond::Format, ws};
 use crate::push::CloseReason;
@@ -37,7 +38,12 @@ pub async fn context_from_env() -> Result<AppContext, Error> {
         }
         other => crate::store::open(other, &config).await?,
     };
-    context_with(config, store, &sdk)
+    let choice = match &config.store {
+        StoreChoice::Auto => StoreChoice::DynamoDb,
+        other => other.clone(),
+    };
+    let limiter = crate::limits::open(&choice, &config).await?;
+    Ok(context_with(config, store, &sdk)?.with_limiter(limiter))
 }
 
 /// The context for `config` over `store`, pushing through the endpoint in
@@ -67,8 +73,14 @@ pub fn init_tracing() {
 }
 
 /// Any HTTP API route: pages, forms, the JSON API (`http_*` functions).
+/// The client address the handlers limit by is API Gateway's
+/// `requestContext.http.sourceIp`.
 pub async fn http(ctx: &AppContext, req: Request) -> Result<Response<Body>, Error> {
-    let (parts, body) = req.into_parts();
+    let client = source_ip(&req);
+    let (mut parts, body) = req.into_parts();
+    if let Some(addr) = client {
+        parts.extensions.insert(addr);
+    }
     let bytes = match body {
         Body::Empty => Bytes::new(),
         Body::Text(t) => Bytes::from(t),
@@ -77,6 +89,18 @@ pub async fn http(ctx: &AppContext, req: Request) -> Result<Response<Body>, Erro
     };
     let response = handlers::route(ctx, http::Request::from_parts(parts, bytes)).await;
     Ok(response.map(Body::Text))
+}
+
+/// The client's address as API Gateway saw it (HTTP API payload 2.0, or a
+/// WebSocket event's `identity.sourceIp`).
+pub fn source_ip(req: &Request) -> Option<ClientAddr> {
+    let ip = match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(rc) => rc.http.source_ip.clone(),
+        RequestContext::WebSocket(rc) => rc.identity.source_ip.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }?;
+    ClientAddr::parse(&ip).ok()
 }
 
 /// The WebSocket request context of an API Gateway WebSocket event.

@@ -18,6 +18,8 @@
 //! * [`push`] — the [`push::Pusher`] trait that delivers events to sockets.
 //! * [`handlers`] — one handler per route (pages, JSON API, WebSocket
 //!   connect/disconnect/default, sweep), over neutral `http` types.
+//! * [`limits`] — the [`limits::RateLimiter`] trait, its rules and backends
+//!   (memory, Redis, DynamoDB) and their conformance suite.
 //! * [`context`] — [`context::AppContext`]: store + pusher + config, built once.
 //! * [`error`] — [`error::AppError`] and the one place errors become responses.
 //! * [`pages`] — the askama page types and the page's script.
@@ -31,6 +33,7 @@ pub mod error;
 pub mod handlers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod limits;
 pub mod pages;
 pub mod presence;
 pub mod push;
@@ -39,3 +42,6 @@ pub mod store;
 
 pub use context::AppContext;
 pub use error::AppError;
+
+#[cfg(test)]
+mod proptests;

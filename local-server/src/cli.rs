@@ -7,11 +7,18 @@ use std::process::ExitCode;
 use rollcall::config::{Config, StoreChoice};
 use tokio::net::TcpListener;
 
+#[cfg(feature = "dev-redis")]
+use crate::dev_redis::{DevRedis, default_data_dir};
 use crate::node::{Backend, Node};
 
-/// Runs the server; the exit code says how it ended.
-pub async fn run() -> ExitCode {
-    init_tracing();
+/// Blocking-pool threads beyond the hashing slots (DNS look-ups, the
+/// occasional blocking call of a client library).
+const SPARE_BLOCKING_THREADS: usize = 8;
+
+/// The program: reads the configuration, builds the runtime (its blocking
+/// pool capped at `ROLLCALL_HASH_CONCURRENCY` + 8 threads: hashes are the
+/// only steady blocking work) and runs the server on it.
+pub fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -19,16 +26,45 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(config.hash_concurrency + SPARE_BLOCKING_THREADS)
+        .build();
+    match runtime {
+        Ok(rt) => rt.block_on(run_with(config)),
+        Err(e) => {
+            eprintln!("rollcall: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the server on the current runtime; the exit code says how it ended.
+pub async fn run() -> ExitCode {
+    match Config::from_env() {
+        Ok(config) => run_with(config).await,
+        Err(e) => {
+            eprintln!("rollcall: configuration error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the server with `config`.
+pub async fn run_with(config: Config) -> ExitCode {
+    init_tracing();
     // Keep the private Redis (if any) alive until the server stops.
     #[cfg(feature = "dev-redis")]
-    let mut _dev_redis: Option<crate::dev_redis::DevRedis> = None;
+    let mut _dev_redis: Option<DevRedis> = None;
+    #[cfg(feature = "dev-redis")]
+    let data_dir = config.data_dir.clone().unwrap_or_else(default_data_dir);
     let backend = match &config.store {
         StoreChoice::Memory => Backend::Memory,
         StoreChoice::Redis(url) => Backend::Redis { url: url.clone() },
         #[cfg(feature = "dev-redis")]
-        StoreChoice::Auto => match crate::dev_redis::DevRedis::start().await {
+        StoreChoice::Auto => match DevRedis::start_in(&data_dir).await {
             Ok(r) => {
-                tracing::info!(url = r.url(), how = ?r.how(), "started a private Redis for development");
+                tracing::info!(url = r.url(), how = ?r.how(), data = %data_dir.display(), "started a private Redis for development");
                 let url = r.url().to_owned();
                 _dev_redis = Some(r);
                 Backend::Redis { url }

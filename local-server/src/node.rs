@@ -87,10 +87,20 @@ impl Node {
             ),
             Backend::InProcess(store) => (store.clone(), in_process()),
         };
+        let choice = match backend {
+            Backend::Redis { url } => StoreChoice::Redis(url.clone()),
+            Backend::DynamoDb => StoreChoice::DynamoDb,
+            Backend::Memory | Backend::InProcess(_) => StoreChoice::Memory,
+        };
+        // Rate limits count next to the store: shared on Redis and DynamoDB.
+        let limiter = rollcall::limits::open(&choice, &config)
+            .await
+            .map_err(|e| NodeError::Store(rollcall::store::StoreError::backend(e)))?;
         let (feed, follower) = Feed::start(store.clone(), hub.clone(), stop.clone()).await?;
         tasks.push(follower);
         let ctx = AppContext::new(store, Arc::new(LocalPusher::new(bus)), config)
-            .with_view(feed.view.clone());
+            .with_view(feed.view.clone())
+            .with_limiter(limiter);
         tasks.push(tokio::spawn(renew_leases(
             ctx.clone(),
             hub.clone(),

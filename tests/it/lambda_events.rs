@@ -48,10 +48,27 @@ fn websocket_events_parse_as_websocket_requests_and_keep_their_connection_id() {
             panic!("{name}: not a WebSocket context");
         };
         assert_eq!(ctx.connection_id.as_deref(), Some(CONNECTION), "{name}");
+        // The client address the socket limits will count by.
+        assert_eq!(
+            rollcall::lambda::source_ip(&req)
+                .map(|a| a.to_string())
+                .as_deref(),
+            Some("203.0.113.7"),
+            "{name}"
+        );
     }
     let http: LambdaRequest =
         serde_json::from_str(&fixture("apigw-http-log-in.json")).expect("http");
     assert!(matches!(http.request_origin(), RequestOrigin::ApiGatewayV2));
+    // The HTTP API's `requestContext.http.sourceIp`: what log in and sign up
+    // are limited by.
+    let http: lambda_http::Request = http.into();
+    assert_eq!(
+        rollcall::lambda::source_ip(&http)
+            .map(|a| a.to_string())
+            .as_deref(),
+        Some("203.0.113.7")
+    );
 }
 
 struct Setup {

@@ -6,6 +6,7 @@ mod conformance;
 mod costs;
 mod gateway;
 mod grace;
+mod hardening;
 mod house;
 mod infra;
 mod input;

@@ -11,17 +11,23 @@ use tokio::task::JoinHandle;
 
 use crate::redis_server::{redis_url, unique_prefix};
 
-/// Timings short enough for tests: pings every 200 ms, a silent socket is
-/// reaped after 1 s, leases last 1.5 s, the sweep runs every 250 ms, and a
-/// last socket closing announces its user offline at once (no grace
-/// period; the grace tests set their own).
+/// Timings short enough for tests: pings every 200 ms (the page's every
+/// 500 ms), a silent socket is reaped after 1 s, leases last 1.5 s, the
+/// sweep runs every 250 ms, and a last socket closing announces its user
+/// offline at once (no grace period; the grace tests set their own).
+/// Log-in and sign-up rate limits are off (tests about them set their own).
 pub const FAST: &[(&str, &str)] = &[
     ("ROLLCALL_OFFLINE_GRACE_SECS", "0"),
     ("ROLLCALL_WS_PING_SECS", "0.2"),
+    ("ROLLCALL_CLIENT_PING_SECS", "0.5"),
     ("ROLLCALL_WS_IDLE_TIMEOUT_SECS", "1"),
     ("ROLLCALL_LEASE_SECS", "1.5"),
     ("ROLLCALL_SWEEP_SECS", "0.25"),
     ("ROLLCALL_HASH_CONCURRENCY", "8"),
+    ("ROLLCALL_LOGIN_RATE_PER_ADDR", "off"),
+    ("ROLLCALL_LOGIN_FAILURES_PER_USER", "off"),
+    ("ROLLCALL_SIGNUP_RATE_PER_ADDR", "off"),
+    ("ROLLCALL_SIGNUP_RATE_PER_USER", "off"),
 ];
 
 /// A config from `FAST` plus `extra` (later pairs win).

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::domain::TrustedProxies;
+use crate::limits::{RateLimits, Rule};
 use crate::security::origin::OriginPolicy;
 
 /// Where state lives.
@@ -88,6 +90,31 @@ pub struct Config {
     /// `ROLLCALL_EVENT_LOG_MAX` — entries the Redis event log keeps (about;
     /// a process further behind reloads). Default 100000.
     pub event_log_max: usize,
+    /// `ROLLCALL_HASH_QUEUE` — requests allowed to wait for a hashing slot;
+    /// beyond it a request gets 503 with `Retry-After`. Default 4 ×
+    /// `ROLLCALL_HASH_CONCURRENCY`.
+    pub hash_queue: usize,
+    /// `ROLLCALL_LOGIN_RATE_PER_ADDR`, `ROLLCALL_LOGIN_FAILURES_PER_USER`,
+    /// `ROLLCALL_SIGNUP_RATE_PER_ADDR`, `ROLLCALL_SIGNUP_RATE_PER_USER` —
+    /// rate limits as `N/WINDOW` (`30/1m`) or `off`; see [`RateLimits`].
+    pub rate_limits: RateLimits,
+    /// `ROLLCALL_HTTP_TIMEOUT_SECS` — local server: longest a request may
+    /// take, headers read to response written (408 after). Default 30.
+    pub http_timeout: Duration,
+    /// `ROLLCALL_HTTP_HEADER_TIMEOUT_SECS` — local server: time allowed to
+    /// send a request's headers (slow clients are cut off). Default 10.
+    pub http_header_timeout: Duration,
+    /// `ROLLCALL_HTTP_MAX_CONCURRENCY` — local server: HTTP requests handled
+    /// at once (upgraded WebSockets do not count); more wait. Default 256.
+    pub http_max_concurrency: usize,
+    /// `ROLLCALL_DATA_DIR` — local server: where the private development
+    /// Redis keeps its append-only file. Default `$XDG_DATA_HOME/rollcall`
+    /// (`~/.local/share/rollcall`).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// `ROLLCALL_TRUSTED_PROXIES` — local server: reverse proxies (addresses
+    /// or networks, comma-separated) whose `X-Forwarded-For` names the
+    /// client for rate limits. Default none: the TCP peer is the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// DynamoDB table names.
@@ -141,6 +168,16 @@ pub const VARIABLES: &[(&str, Scope)] = &[
     ("ROLLCALL_OFFLINE_GRACE_SECS", Scope::Lambda),
     ("ROLLCALL_EVENT_LOG_MAX", Scope::Lambda),
     ("ROLLCALL_CLIENT_REFRESH_SECS", Scope::Lambda),
+    ("ROLLCALL_HASH_QUEUE", Scope::Lambda),
+    ("ROLLCALL_LOGIN_RATE_PER_ADDR", Scope::Lambda),
+    ("ROLLCALL_LOGIN_FAILURES_PER_USER", Scope::Lambda),
+    ("ROLLCALL_SIGNUP_RATE_PER_ADDR", Scope::Lambda),
+    ("ROLLCALL_SIGNUP_RATE_PER_USER", Scope::Lambda),
+    ("ROLLCALL_HTTP_TIMEOUT_SECS", Scope::Local),
+    ("ROLLCALL_HTTP_HEADER_TIMEOUT_SECS", Scope::Local),
+    ("ROLLCALL_HTTP_MAX_CONCURRENCY", Scope::Local),
+    ("ROLLCALL_DATA_DIR", Scope::Local),
+    ("ROLLCALL_TRUSTED_PROXIES", Scope::Local),
 ];
 
 /// A variable is set to something that cannot be used.
@@ -222,6 +259,22 @@ impl Config {
             }
         };
         let hash_concurrency = count("ROLLCALL_HASH_CONCURRENCY", 4)?;
+        let defaults = RateLimits::default();
+        let rule = |var: &'static str, default: Rule| -> Result<Rule, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => Rule::parse(&v).map_err(|message| ConfigError { var, message }),
+            }
+        };
+        let rate_limits = RateLimits {
+            login_per_addr: rule("ROLLCALL_LOGIN_RATE_PER_ADDR", defaults.login_per_addr)?,
+            login_failures_per_user: rule(
+                "ROLLCALL_LOGIN_FAILURES_PER_USER",
+                defaults.login_failures_per_user,
+            )?,
+            signup_per_addr: rule("ROLLCALL_SIGNUP_RATE_PER_ADDR", defaults.signup_per_addr)?,
+            signup_per_user: rule("ROLLCALL_SIGNUP_RATE_PER_USER", defaults.signup_per_user)?,
+        };
         let config = Self {
             bind: get("ROLLCALL_BIND").unwrap_or_else(|| "127.0.0.1:8000".into()),
             store,
@@ -251,6 +304,19 @@ impl Config {
             offline_grace: secs("ROLLCALL_OFFLINE_GRACE_SECS", 5)?,
             event_log_max: count("ROLLCALL_EVENT_LOG_MAX", 100_000)?,
             client_refresh: secs("ROLLCALL_CLIENT_REFRESH_SECS", 6600)?,
+            hash_queue: count("ROLLCALL_HASH_QUEUE", hash_concurrency.saturating_mul(4))?,
+            rate_limits,
+            http_timeout: secs("ROLLCALL_HTTP_TIMEOUT_SECS", 30)?,
+            http_header_timeout: secs("ROLLCALL_HTTP_HEADER_TIMEOUT_SECS", 10)?,
+            http_max_concurrency: count("ROLLCALL_HTTP_MAX_CONCURRENCY", 256)?,
+            data_dir: get("ROLLCALL_DATA_DIR").map(Into::into),
+            trusted_proxies: TrustedProxies::parse(
+                &get("ROLLCALL_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|message| ConfigError {
+                var: "ROLLCALL_TRUSTED_PROXIES",
+                message,
+            })?,
         };
         config.check()?;
         Ok(config)
@@ -280,12 +346,25 @@ impl Config {
         zero("ROLLCALL_CLIENT_PING_SECS", self.client_ping_interval)?;
         zero("ROLLCALL_SESSION_TTL_SECS", self.session_ttl)?;
         zero("ROLLCALL_CLIENT_REFRESH_SECS", self.client_refresh)?;
-        // Leases are renewed every lease/3; a lease shorter than a ping
-        // period would let live sockets expire between renewals.
-        if self.lease < self.ws_ping_interval {
+        zero("ROLLCALL_HTTP_TIMEOUT_SECS", self.http_timeout)?;
+        zero(
+            "ROLLCALL_HTTP_HEADER_TIMEOUT_SECS",
+            self.http_header_timeout,
+        )?;
+        // On the cloud path only the page's ping renews a connection's
+        // lease. With lease ≥ 2 × ping one lost or late ping (a busy tab, a
+        // retried Lambda) still leaves a renewal before the lease ends. The
+        // local server renews every lease/3 by itself, which this also
+        // covers.
+        if self.lease < self.client_ping_interval * 2 {
             return Err(ConfigError {
                 var: "ROLLCALL_LEASE_SECS",
-                message: "must be at least ROLLCALL_WS_PING_SECS".into(),
+                message: format!(
+                    "must be at least twice ROLLCALL_CLIENT_PING_SECS (the page's ping renews \
+                     the lease): ROLLCALL_LEASE_SECS is {}s, ROLLCALL_CLIENT_PING_SECS {}s",
+                    self.lease.as_secs_f64(),
+                    self.client_ping_interval.as_secs_f64()
+                ),
             });
         }
         Ok(())

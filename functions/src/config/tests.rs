@@ -59,8 +59,84 @@ fn stores_parse_and_nonsense_is_a_clear_error() {
 fn fractional_seconds_are_accepted_for_fast_tests() {
     let c = with(&[
         ("ROLLCALL_WS_PING_SECS", "0.25"),
+        ("ROLLCALL_CLIENT_PING_SECS", "0.5"),
         ("ROLLCALL_LEASE_SECS", "1"),
     ])
     .unwrap();
     assert_eq!(c.ws_ping_interval, Duration::from_millis(250));
+}
+
+#[test]
+fn a_lease_shorter_than_two_client_pings_is_refused_naming_both_variables() {
+    let e = with(&[
+        ("ROLLCALL_CLIENT_PING_SECS", "30"),
+        ("ROLLCALL_LEASE_SECS", "45"),
+    ])
+    .unwrap_err();
+    assert_eq!(e.var, "ROLLCALL_LEASE_SECS");
+    assert!(e.message.contains("ROLLCALL_CLIENT_PING_SECS"), "{e}");
+    assert!(
+        e.message.contains("45s") && e.message.contains("30s"),
+        "{e}"
+    );
+    // The server ping no longer matters; exactly twice the client ping is fine.
+    with(&[
+        ("ROLLCALL_WS_PING_SECS", "100"),
+        ("ROLLCALL_CLIENT_PING_SECS", "30"),
+        ("ROLLCALL_LEASE_SECS", "60"),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn rate_limits_and_http_limits_parse_with_documented_defaults() {
+    let c = with(&[]).unwrap();
+    assert_eq!(c.rate_limits, RateLimits::default());
+    assert_eq!(
+        c.rate_limits.login_per_addr,
+        Rule::per(30, Duration::from_secs(60))
+    );
+    assert_eq!(c.hash_queue, 16);
+    assert_eq!(c.http_timeout, Duration::from_secs(30));
+    assert_eq!(c.http_max_concurrency, 256);
+    let c = with(&[
+        ("ROLLCALL_LOGIN_FAILURES_PER_USER", "off"),
+        ("ROLLCALL_SIGNUP_RATE_PER_ADDR", "5/1h"),
+        ("ROLLCALL_HASH_CONCURRENCY", "2"),
+    ])
+    .unwrap();
+    assert!(c.rate_limits.login_failures_per_user.is_off());
+    assert_eq!(
+        c.rate_limits.signup_per_addr,
+        Rule::per(5, Duration::from_secs(3600))
+    );
+    assert_eq!(c.hash_queue, 8);
+    let e = with(&[("ROLLCALL_LOGIN_RATE_PER_ADDR", "lots")]).unwrap_err();
+    assert_eq!(e.var, "ROLLCALL_LOGIN_RATE_PER_ADDR");
+}
+
+proptest::proptest! {
+    #[test]
+    fn durations_never_panic_and_whole_seconds_round_trip(raw in proptest::prelude::any::<String>(), n in 0u32..1_000_000) {
+        let _ = parse_duration(&raw);
+        proptest::prop_assert_eq!(parse_duration(&n.to_string()), Some(Duration::from_secs(n.into())));
+    }
+
+    #[test]
+    fn rules_never_panic_and_round_trip(raw in proptest::prelude::any::<String>(), n in 1u32..100_000, secs in 1u64..100_000) {
+        let _ = Rule::parse(&raw);
+        proptest::prop_assert_eq!(Rule::parse(&format!("{n}/{secs}")), Ok(Rule::per(n, Duration::from_secs(secs))));
+        proptest::prop_assert_eq!(Rule::parse(&format!("{n}/{secs}m")), Ok(Rule::per(n, Duration::from_secs(secs * 60))));
+    }
+
+    #[test]
+    fn any_environment_gives_a_config_or_an_error_naming_a_known_variable(
+        pairs in proptest::collection::vec((0usize..VARIABLES.len(), proptest::prelude::any::<String>()), 0..6)
+    ) {
+        let pairs: Vec<(&str, String)> = pairs.into_iter().map(|(i, v)| (VARIABLES[i].0, v)).collect();
+        let r = Config::from_lookup(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
+        if let Err(e) = r {
+            proptest::prop_assert!(VARIABLES.iter().any(|(n, _)| *n == e.var), "{e}");
+        }
+    }
 }

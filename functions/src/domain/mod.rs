@@ -8,18 +8,24 @@
 //! * [`ConnectionId`] — an API Gateway or local WebSocket connection id.
 //! * [`PresenceEvent`], [`UserPresence`], [`ServerMessage`] — what the server
 //!   says to sockets; [`LogEvent`] — an entry of the store's event log.
+//! * [`ClientAddr`] — the address a request came from (for rate limits);
+//!   [`TrustedProxies`] finds it behind reverse proxies.
 //! * [`Timestamp`] — milliseconds since the Unix epoch.
 
+mod client_addr;
 mod connection;
 mod event;
 mod password;
+mod proxies;
 mod session;
 mod time;
 mod username;
 
+pub use client_addr::{ClientAddr, ClientAddrError};
 pub use connection::{ConnectionId, ConnectionIdError};
 pub use event::{ClientMessage, LogEvent, PresenceEvent, ServerMessage, UserPresence};
 pub use password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, PasswordError};
+pub use proxies::TrustedProxies;
 pub use session::{SessionKey, SessionToken, SessionTokenError};
 pub use time::Timestamp;
 pub use username::{MAX_USERNAME_CHARS, Username, UsernameError};

@@ -5,6 +5,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::auth::{check_form, csrf_cookie, csrf_secret};
+use super::limit;
 use super::respond::{self, Request, Response};
 use crate::context::AppContext;
 use crate::domain::{SessionToken, Timestamp, Username};
@@ -31,9 +32,12 @@ pub async fn submit(ctx: &AppContext, req: &Request) -> Result<Response, AppErro
     let form = respond::form(req)?;
     check_form(ctx, req, &form)?;
     let next = safe_next(form.get("next")).unwrap_or("");
-    let Some((token, session)) =
-        start_session(ctx, form.get("username"), form.get("password")).await?
-    else {
+    let started = start_session(ctx, req, form.get("username"), form.get("password")).await;
+    let Some((token, session)) = (match started {
+        Ok(s) => s,
+        // Over a limit, or the hasher is full: the form says when to retry.
+        Err(e) => return e.on_form(|m| render(ctx, req, form.get("username"), next, Some(m))),
+    }) else {
         return render(ctx, req, form.get("username"), next, Some(INVALID));
     };
     let to = if next.is_empty() { "/" } else { next };
@@ -65,7 +69,7 @@ struct ApiLogIn {
 #[tracing::instrument(skip_all)]
 pub async fn api(ctx: &AppContext, req: &Request) -> Result<Response, AppError> {
     let body: ApiLogIn = respond::json_body(req)?;
-    match start_session(ctx, &body.username, &body.password).await? {
+    match start_session(ctx, req, &body.username, &body.password).await? {
         Some((token, session)) => Ok(respond::json(
             StatusCode::OK,
             &serde_json::json!({
@@ -77,21 +81,34 @@ pub async fn api(ctx: &AppContext, req: &Request) -> Result<Response, AppError> 
     }
 }
 
-/// Checks the credentials and, if right, stores a new session. Unknown
-/// users cost the same hashing work as wrong passwords.
+/// Checks the rate limits and the credentials and, if right, stores a new
+/// session. Unknown users cost the same hashing work as wrong passwords.
+/// Every attempt counts against its client address; a failure also counts
+/// against the name, and a name over its failures cannot log in (whatever
+/// the password) until its window ends.
 async fn start_session(
     ctx: &AppContext,
+    req: &Request,
     raw_username: &str,
     password: &str,
 ) -> Result<Option<(SessionToken, SessionRecord)>, AppError> {
-    let user = match Username::parse(raw_username) {
-        Ok(name) => ctx.store.find_user(&name).await?,
-        Err(_) => None,
+    let rules = ctx.config.rate_limits;
+    let addr_key = limit::by_addr("login", req);
+    limit::check(ctx, addr_key.as_deref(), rules.login_per_addr).await?;
+    let name = Username::parse(raw_username).ok();
+    let user_key = name.as_ref().map(|n| limit::by_user("login", n));
+    limit::peek(ctx, user_key.as_deref(), rules.login_failures_per_user).await?;
+    let user = match &name {
+        Some(name) => ctx.store.find_user(name).await?,
+        None => None,
     };
     let too_long = password.len() > crate::domain::MAX_PASSWORD_BYTES;
     let phc = user.as_ref().map(|u| u.password_hash.as_str());
     let ok = !too_long && ctx.hasher.verify(password, phc).await?;
     let (Some(user), true) = (user, ok) else {
+        // This attempt is answered as a failure either way; the count
+        // refuses the next ones once over.
+        let _ = limit::check(ctx, user_key.as_deref(), rules.login_failures_per_user).await;
         return Ok(None);
     };
     let token = SessionToken::generate();

@@ -8,6 +8,7 @@
 //!   `$disconnect`, `$default` in API Gateway terms).
 //! * [`sweep`] — removes connections whose lease ran out.
 //! * [`respond`] — request/response types and builders.
+//! * [`limit`] — rate-limit keys and checks for handlers.
 //! * [`auth`] — sessions from cookies, bearer tokens and query tokens; CSRF.
 
 use http::Method;
@@ -18,6 +19,7 @@ use respond::{Format, Request, Response};
 
 pub mod auth;
 pub mod home;
+pub mod limit;
 pub mod login;
 pub mod logout;
 pub mod respond;

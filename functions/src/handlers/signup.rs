@@ -7,6 +7,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::auth::{check_form, csrf_cookie, csrf_secret};
+use super::limit;
 use super::respond::{self, Request, Response};
 use crate::context::AppContext;
 use crate::domain::{Password, PresenceEvent, Timestamp, Username};
@@ -31,16 +32,25 @@ pub async fn submit(ctx: &AppContext, req: &Request) -> Result<Response, AppErro
     let form = respond::form(req)?;
     check_form(ctx, req, &form)?;
     let username = form.get("username");
-    match register(
+    let registered = register(
         ctx,
+        req,
         username,
         form.get("password1"),
         Some(form.get("password2")),
     )
-    .await?
-    {
-        Ok(_) => Ok(respond::redirect("/log_in/")),
-        Err(errors) => render(ctx, req, username, &errors, StatusCode::OK),
+    .await;
+    match registered {
+        Ok(Ok(_)) => Ok(respond::redirect("/log_in/")),
+        Ok(Err(errors)) => render(ctx, req, username, &errors, StatusCode::OK),
+        // Over a limit, or the hasher is full: the form says when to retry.
+        Err(e) => e.on_form(|message| {
+            let errors = SignUpErrors {
+                all: vec![message.to_owned()],
+                ..SignUpErrors::default()
+            };
+            render(ctx, req, username, &errors, StatusCode::OK)
+        }),
     }
 }
 
@@ -55,7 +65,7 @@ struct ApiSignUp {
 #[tracing::instrument(skip_all)]
 pub async fn api(ctx: &AppContext, req: &Request) -> Result<Response, AppError> {
     let body: ApiSignUp = respond::json_body(req)?;
-    match register(ctx, &body.username, &body.password, None).await? {
+    match register(ctx, req, &body.username, &body.password, None).await? {
         Ok(name) => Ok(respond::json(
             StatusCode::CREATED,
             &serde_json::json!({ "username": name }),
@@ -72,18 +82,27 @@ pub async fn api(ctx: &AppContext, req: &Request) -> Result<Response, AppError> 
     }
 }
 
-/// Checks, hashes, stores and announces a new user. The outer `Result` is
-/// for failures of ours; the inner one for input the user must fix.
+/// Checks the rate limits and the input, hashes, stores and announces a new
+/// user. The outer `Result` is for failures of ours and refusals (rate
+/// limits, a full hasher); the inner one for input the user must fix.
 async fn register(
     ctx: &AppContext,
+    req: &Request,
     raw_username: &str,
     password1: &str,
     password2: Option<&str>,
 ) -> Result<Result<Username, SignUpErrors>, AppError> {
+    let rules = ctx.config.rate_limits;
+    let addr_key = limit::by_addr("signup", req);
+    limit::check(ctx, addr_key.as_deref(), rules.signup_per_addr).await?;
     let mut errors = SignUpErrors::default();
     let username = Username::parse(raw_username)
         .map_err(|e| errors.username.push(e.to_string()))
         .ok();
+    if let Some(name) = &username {
+        let key = limit::by_user("signup", name);
+        limit::check(ctx, Some(&key), rules.signup_per_user).await?;
+    }
     let password = Password::parse(password1, username.as_ref())
         .map_err(|es| errors.password1.extend(es.iter().map(ToString::to_string)))
         .ok();

@@ -104,8 +104,16 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Rate limits count next to the store, as in the deployed functions.
+    let limiter = match rollcall::limits::open(&choice, &config).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("rollcall-gateway: rate limiter: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let ctx = match rollcall::lambda::context_with(config, store, &local_sdk_config()) {
-        Ok(c) => c,
+        Ok(c) => c.with_limiter(limiter),
         Err(e) => {
             eprintln!("rollcall-gateway: {e}");
             return ExitCode::from(1);

@@ -1,7 +1,6 @@
 //! The local server's own `main`, built in the tests package so that tests
 //! can spawn real server processes (`CARGO_BIN_EXE_rollcall-node`).
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    rollcall_local_server::cli::run().await
+fn main() -> std::process::ExitCode {
+    rollcall_local_server::cli::main()
 }

@@ -21,6 +21,8 @@ pub struct Reply {
     pub body: String,
     /// All `Set-Cookie` values.
     pub set_cookies: Vec<String>,
+    /// `Retry-After`, if any.
+    pub retry_after: Option<String>,
 }
 
 /// A browser-like HTTP client: keeps cookies, sends `Origin` on POSTs,
@@ -72,6 +74,11 @@ impl Visitor {
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let set_cookies: Vec<String> = resp
             .headers()
             .get_all("set-cookie")
@@ -97,6 +104,7 @@ impl Visitor {
             location,
             body,
             set_cookies,
+            retry_after,
         }
     }
 

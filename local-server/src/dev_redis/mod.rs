@@ -5,21 +5,41 @@
 //! The child is killed when the [`DevRedis`] is dropped and, on Linux, also
 //! when the thread that watches it ends with the process (`PR_SET_PDEATHSIG`),
 //! so an interrupted run leaves no stray server behind.
+//!
+//! Started with a data directory ([`DevRedis::start_in`], what the program
+//! does), Redis keeps an append-only file there (`--appendonly yes
+//! --appendfsync everysec`: at most a second of writes lost on a crash), so
+//! accounts survive a restart; the container gets the directory
+//! bind-mounted. A lock file keeps two servers off one directory. Without
+//! one (tests), nothing is kept.
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use testcontainers_modules::redis::{REDIS_PORT, Redis};
-use testcontainers_modules::testcontainers::ContainerAsync;
+use testcontainers_modules::testcontainers::core::Mount;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
+use testcontainers_modules::testcontainers::{ContainerAsync, ImageExt as _};
+
+mod data;
+
+pub use data::default_data_dir;
+use data::{DataLock, redis_args};
+
+/// Where the data directory is mounted in the container.
+const CONTAINER_DATA: &str = "/data";
 
 /// A running private Redis; stops when dropped.
 pub struct DevRedis {
     url: String,
     how: How,
+    // Dropped after the server (fields drop in order): the directory stays
+    // locked until Redis has stopped writing to it.
     _guard: Guard,
+    _lock: Option<DataLock>,
 }
 
 /// How the Redis was started.
@@ -51,23 +71,72 @@ pub enum DevRedisError {
     /// testcontainers failed.
     #[error("testcontainers could not start Redis: {0}")]
     Container(String),
+    /// The data directory cannot be created or is in use.
+    #[error("data directory {dir} (ROLLCALL_DATA_DIR): {message}")]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl DevRedis {
-    /// Starts one: a container if Docker is reachable, else a child process.
+    /// Starts one that keeps nothing: a container if Docker is reachable,
+    /// else a child process.
     pub async fn start() -> Result<Self, DevRedisError> {
+        Self::start_with(None).await
+    }
+
+    /// Starts one keeping its data (an append-only file) in `dir`, created
+    /// if missing: a container if Docker is reachable, else a child process.
+    pub async fn start_in(dir: &Path) -> Result<Self, DevRedisError> {
+        Self::start_with(Some(dir)).await
+    }
+
+    async fn start_with(dir: Option<&Path>) -> Result<Self, DevRedisError> {
         if docker_configured() {
-            match Self::start_container().await {
+            match Self::start_container_with(dir).await {
                 Ok(r) => return Ok(r),
+                Err(e @ DevRedisError::DataDir { .. }) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "falling back to a redis-server process"),
             }
         }
-        Self::start_process().await
+        Self::start_process_with(dir).await
     }
 
-    /// Starts `redis:latest` through testcontainers.
+    /// Starts `redis` through testcontainers, keeping nothing.
     pub async fn start_container() -> Result<Self, DevRedisError> {
-        let container = Redis::default()
+        Self::start_container_with(None).await
+    }
+
+    /// Starts `redis` through testcontainers with `dir` bind-mounted as its
+    /// data directory (`None`: keeps nothing).
+    pub async fn start_container_with(dir: Option<&Path>) -> Result<Self, DevRedisError> {
+        let lock = dir.map(DataLock::take).transpose()?;
+        // Inside the container Redis must listen beyond its loopback (the
+        // engine publishes the port on the host's loopback only).
+        let cmd = |data: Option<&Path>| {
+            let mut args = redis_args(data);
+            if data.is_none()
+                && let Some(dir) = args.last_mut()
+            {
+                // The host's temporary directory means nothing in there.
+                "/tmp".clone_into(dir);
+            }
+            args.extend(["--bind", "0.0.0.0", "--protected-mode", "no"].map(String::from));
+            args
+        };
+        let request = match &lock {
+            None => Redis::default().with_cmd(cmd(None)),
+            Some(lock) => Redis::default()
+                .with_mount(Mount::bind_mount(
+                    lock.redis_dir.to_string_lossy().into_owned(),
+                    CONTAINER_DATA,
+                ))
+                .with_cmd(cmd(Some(Path::new(CONTAINER_DATA)))),
+        };
+        let container = request
             .start()
             .await
             .map_err(|e| DevRedisError::Container(e.to_string()))?;
@@ -110,24 +179,36 @@ impl DevRedis {
             url,
             how: How::Container,
             _guard: Guard::Container(Box::new(container)),
+            _lock: lock,
         })
     }
 
-    /// Starts `redis-server` from `PATH` on a free loopback port.
+    /// Starts `redis-server` from `PATH` on a free loopback port, keeping
+    /// nothing.
     pub async fn start_process() -> Result<Self, DevRedisError> {
+        Self::start_process_with(None).await
+    }
+
+    /// Starts `redis-server` from `PATH` on a free loopback port, keeping
+    /// its append-only file in `dir` (`None`: keeps nothing).
+    pub async fn start_process_with(dir: Option<&Path>) -> Result<Self, DevRedisError> {
+        let lock = dir.map(DataLock::take).transpose()?;
+        let data = lock.as_ref().map(|l| l.redis_dir.as_path());
         let mut last = String::new();
         // A port found free can be taken before Redis binds it: retry.
         for _ in 0..3 {
             let port = free_port().map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
             let child =
-                ChildGuard::spawn(port).map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
+                ChildGuard::spawn(port, data).map_err(|e| DevRedisError::NoRedis(e.to_string()))?;
             let url = format!("redis://127.0.0.1:{port}");
-            match wait_ready(&url, Duration::from_secs(15)).await {
+            // Loading a long append-only file takes a while.
+            match wait_ready(&url, Duration::from_secs(60)).await {
                 Ok(()) => {
                     return Ok(Self {
                         url,
                         how: How::Process,
                         _guard: Guard::Process(child),
+                        _lock: lock,
                     });
                 }
                 Err(e) => last = e,
@@ -180,28 +261,13 @@ struct ChildGuard {
 }
 
 impl ChildGuard {
-    fn spawn(port: u16) -> std::io::Result<Self> {
+    fn spawn(port: u16, data: Option<&Path>) -> std::io::Result<Self> {
         let mut cmd = Command::new("redis-server");
-        cmd.args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .args([
-            "--protected-mode",
-            "yes",
-            "--loglevel",
-            "warning",
-            "--dir",
-            &std::env::temp_dir().to_string_lossy(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--protected-mode", "yes", "--loglevel", "warning"])
+            .args(redis_args(data).iter().skip(1))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
         crate::process::die_with_parent(&mut cmd);
         let child = Arc::new(Mutex::new(cmd.spawn()?));
         // The watcher thread lives exactly as long as the child: PDEATHSIG
@@ -229,8 +295,8 @@ impl ChildGuard {
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if let Ok(mut c) = self.child.lock() {
-            let _ = c.kill();
-            let _ = c.wait();
+            // A clean stop: Redis writes out its append-only file.
+            crate::process::terminate(&mut c, Duration::from_secs(5));
         }
     }
 }
