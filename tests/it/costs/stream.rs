@@ -116,8 +116,7 @@ impl PresenceStream {
                 .send()
                 .await
                 .expect("GetShardIterator")
-                .shard_iterator
-                .map(String::from);
+                .shard_iterator;
             while let Some(iterator) = it.take() {
                 let got = self
                     .client
@@ -139,7 +138,7 @@ impl PresenceStream {
                         },
                     ));
                 }
-                it = got.next_shard_iterator.map(String::from);
+                it = got.next_shard_iterator;
             }
         }
         out
