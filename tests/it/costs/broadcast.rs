@@ -1,28 +1,37 @@
 //! An event watched by many pages: one message per watcher and a group
-//! listing whose cost does not grow with them (coming online, leaving,
-//! signing up, logging out with an open tab).
+//! listing whose cost does not grow with them (coming online, leaving —
+//! announced by the sweep once the grace has passed —, signing up, logging
+//! out with an open tab).
 
+use std::time::Duration;
+
+use rollcall::domain::Timestamp;
 use rollcall_local_server::gateway::GatewayOptions;
 use rollcall_tests::client::Visitor;
 use rollcall_tests::{PASSWORD, unique_name};
 use serde_json::json;
 
-use super::checks::{SHARDS, check_permissions, expect, shape};
-use super::cloud::Cloud;
+use super::checks::{PRESENCE_SHARDS, SHARDS, check_permissions, expect, shape};
+use super::cloud::{Cloud, GRACE, LEASE};
 use super::pricing::{Row, print_table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_costs_one_message_per_watcher_and_a_fixed_group_listing() {
-    let Some(cloud) = Cloud::start(GatewayOptions {
-        sweep_every: None,
-        ..GatewayOptions::default()
-    })
+    // The template's grace and lease (the watchers do not ping, and the
+    // sweep that announces an offline must leave them be).
+    let Some(cloud) = Cloud::start(
+        GatewayOptions {
+            sweep_every: None,
+            ..GatewayOptions::default()
+        },
+        &[GRACE, LEASE],
+    )
     .await
     else {
         return;
     };
     const M: usize = 10;
-    let start = cloud.mark();
+    let start = cloud.mark().await;
     let mut watchers = Vec::new();
     for _ in 0..M {
         let name = unique_name("watcher");
@@ -40,7 +49,7 @@ async fn a_broadcast_costs_one_message_per_watcher_and_a_fixed_group_listing() {
     for w in &mut watchers {
         w.expect_event(&name, false).await;
     }
-    let m = cloud.mark();
+    let m = cloud.mark().await;
     let tab = cloud.raw(&token).await;
     for w in &mut watchers {
         w.expect_event(&name, true).await;
@@ -52,9 +61,12 @@ async fn a_broadcast_costs_one_message_per_watcher_and_a_fixed_group_listing() {
     assert_eq!(
         shape(&cloud, &online),
         expect(&[
-            ("GetItem sessions", 2),
-            ("GetItem users", 1),
-            ("TransactWriteItems [Put connections, Update users]", 1),
+            ("GetItem sessions", 1),
+            ("GetItem presence", 1),
+            (
+                "TransactWriteItems [Put connections, Update presence, ConditionCheck sessions]",
+                1
+            ),
             ("Query connections by_group", SHARDS),
         ]),
         "the same calls as with nobody watching: the listing is per shard, not per watcher"
@@ -67,36 +79,54 @@ async fn a_broadcast_costs_one_message_per_watcher_and_a_fixed_group_listing() {
         online,
     ));
 
-    // They leave: one event to M pages.
-    let m = cloud.mark();
+    // They leave: their `$disconnect` starts the grace period and tells
+    // nobody; once it has passed, the sweep sends one event to M pages.
+    let m = cloud.mark().await;
     tab.close().await;
+    let closed = cloud.settle(&m, |g| g.ws_disconnect == 1).await;
+    check_permissions(&cloud, "ws_disconnect", &closed);
+    assert_eq!(
+        closed.gateway.posts, 0,
+        "nothing announced within the grace"
+    );
+    let grace = cloud.ctx.config.offline_grace;
+    let m = cloud.mark().await;
+    let swept = rollcall::handlers::sweep::sweep(
+        &cloud.ctx,
+        Timestamp::now().plus(grace + Duration::from_secs(1)),
+    )
+    .await
+    .expect("sweep");
+    assert_eq!((swept.settled, swept.removed), (1, 0));
     for w in &mut watchers {
         w.expect_event(&name, false).await;
     }
-    let offline = cloud
-        .settle(&m, |g| g.ws_disconnect == 1 && g.posts == M as u64)
-        .await;
-    check_permissions(&cloud, "ws_disconnect", &offline);
+    let offline = cloud.settle(&m, |g| g.posts == M as u64).await;
+    check_permissions(&cloud, "sweep", &offline);
     assert_eq!(
         shape(&cloud, &offline),
         expect(&[
-            ("GetItem connections", 1),
-            ("GetItem users", 1),
-            ("TransactWriteItems [Delete connections, Update users]", 1),
+            ("Query presence by_pending", PRESENCE_SHARDS),
+            ("GetItem presence", 1),
+            ("UpdateItem presence", 1),
             ("Query connections by_group", SHARDS),
+            ("Query connections by_lease", SHARDS),
         ])
     );
     assert_eq!(offline.gateway.posts, M as u64);
-    rows.push(Row::new(
-        format!("`$disconnect` announced to {M} watchers"),
-        "ws_disconnect",
-        offline,
-    ));
+    rows.push(Row {
+        direct: 1,
+        ..Row::new(
+            format!("sweep announcing an offline after its grace to {M} watchers"),
+            "sweep",
+            offline,
+        )
+    });
 
     // A sign-up is announced too (as offline).
     let late = unique_name("late");
     let v = Visitor::new(&cloud.base);
-    let m = cloud.mark();
+    let m = cloud.mark().await;
     let r = v
         .post_json(
             "/api/sign_up",
@@ -116,7 +146,7 @@ async fn a_broadcast_costs_one_message_per_watcher_and_a_fixed_group_listing() {
         shape(&cloud, &signup),
         expect(&[
             ("GetItem users", 1),
-            ("UpdateItem users", 1),
+            ("TransactWriteItems [Put users, Update presence]", 1),
             ("Query connections by_group", SHARDS),
         ])
     );
@@ -141,7 +171,7 @@ async fn a_broadcast_costs_one_message_per_watcher_and_a_fixed_group_listing() {
     for w in &mut watchers {
         w.expect_event(&leaver, true).await;
     }
-    let m = cloud.mark();
+    let m = cloud.mark().await;
     let r = Visitor::new(&cloud.base)
         .post_json("/api/log_out", &json!({}), Some(&token))
         .await;
@@ -164,8 +194,12 @@ async fn a_broadcast_costs_one_message_per_watcher_and_a_fixed_group_listing() {
             ("Query connections by_session", 1),
             // Unregistering it, then API Gateway's $disconnect finding it gone.
             ("GetItem connections", 2),
-            ("GetItem users", 1),
-            ("TransactWriteItems [Delete connections, Update users]", 1),
+            // Its counters, then whether a grace period was pending (no).
+            ("GetItem presence", 2),
+            (
+                "TransactWriteItems [Delete connections, Update presence]",
+                1
+            ),
             ("Query connections by_group", SHARDS),
         ])
     );
@@ -183,6 +217,6 @@ async fn a_broadcast_costs_one_message_per_watcher_and_a_fixed_group_listing() {
     print_table(
         &format!("One broadcast to {M} watchers (plus the events that cause one)"),
         &rows,
-        &cloud.tables,
+        &cloud,
     );
 }

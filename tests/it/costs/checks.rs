@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rollcall::store::dynamodb::schema::GROUP_SHARDS;
+use rollcall::store::dynamodb::schema::{GROUP_SHARDS, PRESENCE_SHARDS as PRESENCE_INDEX_SHARDS};
 use rollcall_local_server::gateway::StatsSnapshot;
 use serde_json::json;
 
@@ -103,6 +103,10 @@ pub(super) fn expect(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
 /// The calls of a broadcast reaching nobody but taking the group listing:
 /// one Query per shard of the `users` group.
 pub(super) const SHARDS: usize = GROUP_SHARDS as usize;
+
+/// The calls of a listing of who is online (or of whose grace ended): one
+/// Query per shard of the sparse `by_online` (`by_pending`) index.
+pub(super) const PRESENCE_SHARDS: usize = PRESENCE_INDEX_SHARDS as usize;
 
 /// No invocation and no `@connections` call.
 pub(super) fn no_gateway_calls() -> StatsSnapshot {

@@ -1,7 +1,8 @@
 //! [`Cloud`]: the Lambda functions behind the local API Gateway stand-in,
-//! on fresh moto tables, with every DynamoDB request and gateway counter
-//! counted; [`Mark`] and [`Usage`] to measure one event; and the clients
-//! the scenarios use (accounts, a [`Raw`] socket, a watching page).
+//! on fresh moto tables, with every DynamoDB request, every change of a
+//! presence item (from the table's stream) and gateway counter counted;
+//! [`Mark`] and [`Usage`] to measure one event; and the clients the
+//! scenarios use (accounts, a [`Raw`] socket, a watching page).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,14 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::recorder::{Call, Recorder};
+use super::stream::{Change, PresenceStream, Seen};
+use crate::infra::{self, Eval};
+
+/// The template's offline grace period: a last close starts it, and the
+/// sweep announces the offline once it has passed.
+pub(super) const GRACE: &str = "ROLLCALL_OFFLINE_GRACE_SECS";
+/// The template's connection lease.
+pub(super) const LEASE: &str = "ROLLCALL_LEASE_SECS";
 
 /// The Lambda functions behind the stand-in, on fresh moto tables, counted.
 pub(super) struct Cloud {
@@ -33,6 +42,8 @@ pub(super) struct Cloud {
     calls: Recorder,
     /// The fresh tables in moto.
     pub(super) tables: Tables,
+    /// The presence table's stream, for its index writes.
+    pub(super) presence: PresenceStream,
     _gateway: TestGateway,
 }
 
@@ -40,6 +51,7 @@ pub(super) struct Cloud {
 pub(super) struct Mark {
     calls: usize,
     gateway: StatsSnapshot,
+    presence: Seen,
 }
 
 /// What one event cost.
@@ -47,15 +59,21 @@ pub(super) struct Mark {
 pub(super) struct Usage {
     /// The DynamoDB requests.
     pub(super) calls: Vec<Call>,
+    /// The presence items it changed, before and after.
+    pub(super) changes: Vec<Change>,
     /// The stand-in's counters.
     pub(super) gateway: StatsSnapshot,
 }
 
 impl Cloud {
-    /// `None` (after moto said `SKIPPED`) without moto.
-    pub(super) async fn start(opts: GatewayOptions) -> Option<Self> {
+    /// The functions with the tests' fast timings except `deployed`, the
+    /// variables taken from the template's environment as AWS runs it
+    /// ([`GRACE`], [`LEASE`]). `None` (after moto said `SKIPPED`) without
+    /// moto.
+    pub(super) async fn start(opts: GatewayOptions, deployed: &[&str]) -> Option<Self> {
         let calls = Recorder::default();
         let base = rollcall_tests::moto::client()?;
+        let streams = rollcall_tests::moto::streams_client()?;
         let conf = base
             .config()
             .to_builder()
@@ -70,9 +88,20 @@ impl Cloud {
             .await
             .expect("create the tables in moto");
         let tables = store.tables().clone();
-        // The tests' fast timings: leases of 1.5 s, which matters only to
-        // the sweep and 410 scenarios (no sweep runs unless asked for).
-        let gw = spawn_gateway(Arc::new(store), opts, &[]).await;
+        let presence = PresenceStream::new(store.client(), streams, &tables.presence).await;
+        let env = Eval::new(&[]).environment(&infra::function("ws_connect").logical);
+        let extra: Vec<(&str, &str)> = deployed
+            .iter()
+            .map(|v| {
+                (
+                    *v,
+                    env.get(*v).map(String::as_str).expect("in the template"),
+                )
+            })
+            .collect();
+        // The tests' fast timings otherwise: leases of 1.5 s, which matters
+        // only to the sweep and 410 scenarios (no sweep runs unless asked for).
+        let gw = spawn_gateway(Arc::new(store), opts, &extra).await;
         Some(Self {
             base: gw.base.clone(),
             ws_url: gw.ws_url.clone(),
@@ -80,22 +109,25 @@ impl Cloud {
             stats: gw.stats.clone(),
             calls,
             tables,
+            presence,
             _gateway: gw,
         })
     }
 
     /// Reads every counter.
-    pub(super) fn mark(&self) -> Mark {
+    pub(super) async fn mark(&self) -> Mark {
         Mark {
             calls: self.calls.len(),
             gateway: self.stats.snapshot(),
+            presence: self.presence.mark().await,
         }
     }
 
-    /// What happened since `since`.
-    pub(super) fn usage(&self, since: &Mark) -> Usage {
+    /// The calls and gateway counters since `since` (no presence changes).
+    fn usage(&self, since: &Mark) -> Usage {
         Usage {
             calls: self.calls.since(since.calls),
+            changes: Vec::new(),
             gateway: self.stats.snapshot().since(&since.gateway),
         }
     }
@@ -114,12 +146,13 @@ impl Cloud {
             if done(&u.gateway) {
                 // Anything else still in flight would show up here.
                 tokio::time::sleep(Duration::from_millis(150)).await;
-                let again = self.usage(since);
+                let mut again = self.usage(since);
                 assert_eq!(
                     again.calls.len(),
                     u.calls.len(),
                     "calls kept coming after the event"
                 );
+                again.changes = self.presence.since(&since.presence).await;
                 return again;
             }
             assert!(
@@ -169,6 +202,8 @@ impl Cloud {
         let t = &self.tables;
         if table == t.users {
             Some(("users", "UsersTable"))
+        } else if table == t.presence {
+            Some(("presence", "PresenceTable"))
         } else if table == t.sessions {
             Some(("sessions", "SessionsTable"))
         } else if table == t.connections {

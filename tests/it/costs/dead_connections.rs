@@ -10,29 +10,33 @@ use rollcall_tests::client::Visitor;
 use rollcall_tests::{PASSWORD, unique_name};
 use serde_json::json;
 
-use super::checks::{SHARDS, check_permissions, expect, no_gateway_calls, shape};
-use super::cloud::Cloud;
+use super::checks::{PRESENCE_SHARDS, SHARDS, check_permissions, expect, no_gateway_calls, shape};
+use super::cloud::{Cloud, GRACE};
 use super::pricing::{Row, print_table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     // API Gateway's $disconnect is best effort: here it never comes.
-    let Some(cloud) = Cloud::start(GatewayOptions {
-        sweep_every: None,
-        lose_disconnects: true,
-        ..GatewayOptions::default()
-    })
+    let Some(cloud) = Cloud::start(
+        GatewayOptions {
+            sweep_every: None,
+            lose_disconnects: true,
+            ..GatewayOptions::default()
+        },
+        // The template's grace; the tests' 1.5 s leases, to run out in time.
+        &[GRACE],
+    )
     .await
     else {
         return;
     };
-    let start = cloud.mark();
+    let start = cloud.mark().await;
     let watcher_token = cloud.account(&unique_name("watcher")).await;
     let mut watcher = cloud.watcher(&watcher_token).await;
     cloud.settle(&start, |g| g.ws_default == 1).await;
     let mut rows = Vec::new();
-    // A 410 buries only a connection older than the grace period (a third
-    // of the 1.5 s test lease).
+    // A 410 buries only a connection older than the pusher's own grace (a
+    // third of the 1.5 s test lease; not the offline grace period).
     let grace = Duration::from_millis(700);
 
     // A broadcast meets a dead connection: 410, removal, and its user's
@@ -47,7 +51,7 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     watcher.expect_event(&dead, true).await;
     drop(tab);
     tokio::time::sleep(grace).await;
-    let m = cloud.mark();
+    let m = cloud.mark().await;
     let _tab = cloud.raw(&token).await;
     watcher.expect_event(&newcomer, true).await;
     watcher.expect_event(&dead, false).await;
@@ -63,12 +67,19 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     assert_eq!(
         shape(&cloud, &found_dead),
         expect(&[
-            ("GetItem sessions", 2),
-            ("GetItem users", 2),
-            ("TransactWriteItems [Put connections, Update users]", 1),
+            ("GetItem sessions", 1),
+            // The newcomer's counters, then the dead connection's user's.
+            ("GetItem presence", 2),
+            (
+                "TransactWriteItems [Put connections, Update presence, ConditionCheck sessions]",
+                1
+            ),
             ("Query connections by_group", 2 * SHARDS),
             ("GetItem connections", 2),
-            ("TransactWriteItems [Delete connections, Update users]", 1),
+            (
+                "TransactWriteItems [Delete connections, Update presence]",
+                1
+            ),
         ])
     );
     let users = rollcall_tests::all_users(&*cloud.ctx.store).await;
@@ -93,7 +104,7 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     drop(tab);
     tokio::time::sleep(grace).await;
     let late = unique_name("late");
-    let m = cloud.mark();
+    let m = cloud.mark().await;
     let r = Visitor::new(&cloud.base)
         .post_json(
             "/api/sign_up",
@@ -113,23 +124,31 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     assert_eq!(
         shape(&cloud, &signup),
         expect(&[
-            ("GetItem users", 2),
-            ("UpdateItem users", 1),
+            ("GetItem users", 1),
+            ("TransactWriteItems [Put users, Update presence]", 1),
             ("Query connections by_group", 2 * SHARDS),
             ("GetItem connections", 1),
-            ("TransactWriteItems [Delete connections, Update users]", 1),
+            ("GetItem presence", 1),
+            (
+                "TransactWriteItems [Delete connections, Update presence]",
+                1
+            ),
         ])
     );
-    print_table("Dead connections found by a post", &rows, &cloud.tables);
+    print_table("Dead connections found by a post", &rows, &cloud);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connection() {
-    let Some(cloud) = Cloud::start(GatewayOptions {
-        sweep_every: None,
-        lose_disconnects: true,
-        ..GatewayOptions::default()
-    })
+    let Some(cloud) = Cloud::start(
+        GatewayOptions {
+            sweep_every: None,
+            lose_disconnects: true,
+            ..GatewayOptions::default()
+        },
+        // The template's grace; the tests' 1.5 s leases, to run out in time.
+        &[GRACE],
+    )
     .await
     else {
         return;
@@ -143,13 +162,13 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
     let silent_token = cloud.account(&silent).await;
     assert_eq!(
         watcher.next().await,
-        json!({ "username": silent, "is_logged_in": false }),
+        json!({ "username": silent, "is_logged_in": false, "seq": 0 }),
         "the sign-up's announcement"
     );
     let tab = cloud.raw(&silent_token).await;
     assert_eq!(
         watcher.next().await,
-        json!({ "username": silent, "is_logged_in": true })
+        json!({ "username": silent, "is_logged_in": true, "seq": 1 })
     );
     drop(tab);
     // Its lease (1.5 s in tests) runs out; the watcher's too, so the
@@ -158,27 +177,32 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
     watcher.send(r#"{"type":"ping"}"#).await;
     assert_eq!(watcher.next().await["type"], "pong");
 
-    let m = cloud.mark();
+    let m = cloud.mark().await;
     let removed = rollcall::lambda::sweep(
         &cloud.ctx,
         lambda_http::LambdaEvent::new(json!({}), lambda_http::Context::default()),
     )
     .await
     .expect("sweep");
-    assert_eq!(removed, json!({ "removed": 1 }));
+    assert_eq!(removed, json!({ "removed": 1, "settled": 0, "failed": 0 }));
     assert_eq!(
         watcher.next().await,
-        json!({ "username": silent, "is_logged_in": false })
+        json!({ "username": silent, "is_logged_in": false, "seq": 2 }),
+        "a lost connection goes offline at once: no grace"
     );
     let sweep = cloud.settle(&m, |g| g.posts == 1).await;
     check_permissions(&cloud, "sweep", &sweep);
     assert_eq!(
         shape(&cloud, &sweep),
         expect(&[
+            ("Query presence by_pending", PRESENCE_SHARDS),
             ("Query connections by_lease", SHARDS),
             ("GetItem connections", 1),
-            ("GetItem users", 1),
-            ("TransactWriteItems [Delete connections, Update users]", 1),
+            ("GetItem presence", 1),
+            (
+                "TransactWriteItems [Delete connections, Update presence]",
+                1
+            ),
             ("Query connections by_group", SHARDS),
         ])
     );
@@ -194,20 +218,24 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
     });
 
     // What every minute costs when nothing expired.
-    let m = cloud.mark();
+    let m = cloud.mark().await;
     let swept = rollcall::handlers::sweep::sweep(&cloud.ctx, Timestamp::from_millis(0))
         .await
         .expect("sweep");
-    assert_eq!(swept.removed, 0);
+    assert_eq!((swept.settled, swept.removed), (0, 0));
     let idle = cloud.settle(&m, |_| true).await;
+    check_permissions(&cloud, "sweep", &idle);
     assert_eq!(
         shape(&cloud, &idle),
-        expect(&[("Query connections by_lease", SHARDS)])
+        expect(&[
+            ("Query presence by_pending", PRESENCE_SHARDS),
+            ("Query connections by_lease", SHARDS),
+        ])
     );
     assert_eq!(idle.gateway, no_gateway_calls());
     rows.push(Row {
         direct: 1,
         ..Row::new("sweep, nothing expired (every minute)", "sweep", idle)
     });
-    print_table("The sweep", &rows, &cloud.tables);
+    print_table("The sweep", &rows, &cloud);
 }

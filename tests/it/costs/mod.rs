@@ -2,8 +2,12 @@
 //! functions' adapters behind the local API Gateway stand-in, on DynamoDB
 //! served by moto, with every DynamoDB request recorded by an SDK
 //! interceptor (operation, table, index, consistency) and tagged with the
-//! function that sent it (`gateway::current_function`), and the stand-in's
-//! own counters for invocations and `@connections` calls.
+//! function that sent it (`gateway::current_function`), every change of a
+//! presence item read back from its stream (for the index writes it
+//! made), and the stand-in's own counters for invocations and
+//! `@connections` calls. The functions run with the template's offline
+//! grace period, as in AWS: a last tab closing announces nothing, the
+//! sweep announces the offline once the grace has passed.
 //!
 //! The tests assert the exact calls per event, so the numbers in
 //! `infra/README.md` ("Costs") are the code's; they print the table the
@@ -15,6 +19,8 @@
 //! # Layout
 //!
 //! * [`recorder`] — the SDK interceptor recording every DynamoDB request.
+//! * [`stream`] — the presence table's stream, read back for the index
+//!   writes each presence write makes.
 //! * [`cloud`] — [`cloud::Cloud`]: the functions behind the stand-in on
 //!   fresh moto tables, with counters to mark and settle, and its clients.
 //! * [`pricing`] — request units, list prices, and the printed table.
@@ -30,3 +36,4 @@ mod dead_connections;
 mod per_user;
 mod pricing;
 mod recorder;
+mod stream;

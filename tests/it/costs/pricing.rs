@@ -4,22 +4,25 @@
 
 use std::collections::BTreeMap;
 
-use rollcall::config::Tables;
-
-use super::cloud::Usage;
+use super::cloud::{Cloud, Usage};
 use super::recorder::Call;
 use crate::infra;
 
 /// DynamoDB request units, US on-demand rules, for items this small (every
 /// item is under 1 KB; every read under 4 KB): a strongly consistent read
 /// 1 RRU, an eventually consistent one (index queries) 0.5; a write 1 WRU,
-/// transactional 2 per item; and each write of a connection item is
-/// repeated in its indexes: 3 index writes to add or delete one, 2 to move
-/// its `lease_until` (a key of `by_lease`).
-fn request_units(calls: &[Call], tables: &Tables) -> (f64, f64) {
+/// transactional 2 per item; and every index entry a write adds, changes or
+/// removes 1 WRU more (2 when its key moves). A connection item has three
+/// indexes, all on attributes every item has: 3 index writes to add or
+/// delete one, 2 to move its `lease_until` (a key of `by_lease`). A
+/// presence item's four are sparse or project `seq`, so what a write does
+/// to them depends on the item: it is counted from the table's stream
+/// ([`super::stream`]).
+fn request_units(usage: &Usage, cloud: &Cloud) -> (f64, f64) {
     let (mut rru, mut wru) = (0.0, 0.0);
+    let connections = &cloud.tables.connections;
     let index_writes = |kind: &str, table: &str| -> f64 {
-        if table != tables.connections {
+        if table != connections {
             return 0.0;
         }
         match kind {
@@ -28,6 +31,7 @@ fn request_units(calls: &[Call], tables: &Tables) -> (f64, f64) {
             _ => 0.0,
         }
     };
+    let calls: &[Call] = &usage.calls;
     for c in calls {
         match c.op.as_str() {
             "GetItem" | "Scan" => rru += if c.consistent { 1.0 } else { 0.5 },
@@ -40,6 +44,26 @@ fn request_units(calls: &[Call], tables: &Tables) -> (f64, f64) {
             }
             other => panic!("unexpected DynamoDB call {other}"),
         }
+    }
+    // Each change the stream shows is one of these writes (a cancelled
+    // transaction or a failed condition changes nothing).
+    let presence = &cloud.tables.presence;
+    let presence_writes: usize = calls
+        .iter()
+        .map(|c| match c.op.as_str() {
+            "TransactWriteItems" => c.items.iter().filter(|(_, t)| t == presence).count(),
+            "PutItem" | "UpdateItem" | "DeleteItem" => usize::from(&c.table == presence),
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        usage.changes.len() <= presence_writes,
+        "{} presence changes from {presence_writes} writes: {:#?}",
+        usage.changes.len(),
+        usage.changes
+    );
+    for change in &usage.changes {
+        wru += f64::from(cloud.presence.index_writes(change));
     }
     (rru, wru)
 }
@@ -135,8 +159,8 @@ impl Row {
     /// USD per million such events: Lambda requests and estimated
     /// GB-seconds (each function with its configured memory), DynamoDB
     /// request units, WebSocket messages both ways, HTTP API requests.
-    fn cost_per_million(&self, tables: &Tables) -> f64 {
-        let (rru, wru) = request_units(&self.usage.calls, tables);
+    fn cost_per_million(&self, cloud: &Cloud) -> f64 {
+        let (rru, wru) = request_units(&self.usage, cloud);
         let g = &self.usage.gateway;
         // Each function's calls (a log out's consequent $disconnect is
         // billed with its own memory and calls); management calls are the
@@ -175,13 +199,13 @@ impl Row {
 }
 
 /// Prints `rows` as the README's table, under `title`.
-pub(super) fn print_table(title: &str, rows: &[Row], tables: &Tables) {
+pub(super) fn print_table(title: &str, rows: &[Row], cloud: &Cloud) {
     let mut out = format!(
         "\n{title}\n| event | function | invocations | DynamoDB calls | RRU | WRU | messages in / out | @connections DELETE | HTTP requests | USD per million events |\n|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         let g = &r.usage.gateway;
-        let (rru, wru) = request_units(&r.usage.calls, tables);
+        let (rru, wru) = request_units(&r.usage, cloud);
         let invocations = r.invocations();
         out.push_str(&format!(
             "| {} | `{}` | {} | {} | {} | {} | {} / {} | {} | {} | {:.2} |\n",
@@ -195,7 +219,7 @@ pub(super) fn print_table(title: &str, rows: &[Row], tables: &Tables) {
             g.posts,
             g.deletes,
             r.http_requests,
-            r.cost_per_million(tables)
+            r.cost_per_million(cloud)
         ));
     }
     println!("{out}");

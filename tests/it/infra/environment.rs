@@ -52,6 +52,7 @@ fn the_environment_is_a_valid_config_with_dynamodb_and_with_redis() {
         let c = config_of(&dynamo, &f.binary);
         assert_eq!(c.store, StoreChoice::DynamoDb);
         assert_eq!(c.tables.users, "UsersTable");
+        assert_eq!(c.tables.presence, "PresenceTable");
         assert_eq!(c.tables.sessions, "SessionsTable");
         assert_eq!(c.tables.connections, "ConnectionsTable");
         assert_eq!(c.apigw_endpoint, Some(format!("https://{api}")));
@@ -100,8 +101,20 @@ fn the_environment_is_a_valid_config_with_dynamodb_and_with_redis() {
         redis.value(&template()["Globals"]["Function"]["VpcConfig"]),
         Some(json!({ "SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"] }))
     );
-    for table in ["UsersTable", "SessionsTable", "ConnectionsTable"] {
+    for table in super::tables::TABLES {
         assert!(dynamo.exists(table) && !redis.exists(table), "{table}");
+    }
+    for f in functions() {
+        let env = redis.environment(&f.logical);
+        for v in [
+            "ROLLCALL_USERS_TABLE",
+            "ROLLCALL_PRESENCE_TABLE",
+            "ROLLCALL_SESSIONS_TABLE",
+            "ROLLCALL_CONNECTIONS_TABLE",
+        ] {
+            assert_eq!(env[v], "", "{}: {v} without DynamoDB", f.logical);
+        }
+        assert_eq!(config_of(&redis, &f.binary).event_log_max, 100_000);
     }
     for f in functions() {
         let statements = redis.statements(&f.role);

@@ -1,10 +1,14 @@
 //! `infra/README.md`'s permission table, rendered from the template's
-//! roles, is in the README exactly.
+//! roles, is in the README exactly; and `ws_disconnect` may broadcast
+//! exactly when its configuration makes it announce.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rollcall::config::Config;
+
 use super::eval::Eval;
-use super::model::{functions, root};
+use super::iam::{allows, connection_arn, table_arn};
+use super::model::{function, functions, root};
 
 /// The README's permission table, rendered from the template's roles.
 fn permission_table() -> String {
@@ -78,4 +82,36 @@ fn the_readme_permission_table_is_the_templates() {
         readme.contains(&table),
         "infra/README.md must contain the permission table exactly as the template has it:\n\n{table}"
     );
+}
+
+#[test]
+fn ws_disconnect_may_broadcast_exactly_when_a_last_close_announces() {
+    // With a grace period a last close only starts it (the sweep announces
+    // later), so the role lists no group and posts nothing; without one the
+    // close announces and needs what every broadcasting function has.
+    let eval = Eval::new(&[]);
+    let f = function("ws_disconnect");
+    let env = eval.environment(&f.logical);
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("config");
+    let statements = eval.statements(&f.role);
+    let stage = eval.string(&serde_json::json!({ "Ref": "StageName" }));
+    let broadcast = [
+        (
+            "dynamodb:Query",
+            table_arn("ConnectionsTable", Some("by_group")),
+        ),
+        (
+            "execute-api:ManageConnections",
+            connection_arn(&stage, "POST", "L0SM9cOFvHcCIhw="),
+        ),
+    ];
+    let announces = config.offline_grace.is_zero();
+    for (action, arn) in broadcast {
+        assert_eq!(
+            allows(&statements, action, &arn),
+            announces,
+            "ws_disconnect with a grace of {:?}: {action} on {arn}",
+            config.offline_grace
+        );
+    }
 }

@@ -1,5 +1,7 @@
 //! The DynamoDB tables: the template's are the schema in `schema.rs`, and
-//! what the store itself creates (on moto) is the template's.
+//! what the store itself creates (on moto) is the template's — attributes,
+//! keys, indexes with their projections, streams and TTL — and the
+//! template has no other table.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,14 +39,31 @@ fn key_schema(v: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// An index: its key and projection (type, and the non-key attributes an
+/// `INCLUDE` adds, sorted).
+type IndexShape = (Vec<(String, String)>, String, Vec<String>);
+
 /// What the template declares for one table: attributes, key, indexes
-/// (name → key, projection) and TTL attribute.
+/// (name → [`IndexShape`]), stream view type and TTL attribute.
 #[derive(Debug, PartialEq, Eq)]
 struct TableShape {
     attributes: BTreeSet<(String, String)>,
     key: Vec<(String, String)>,
-    indexes: BTreeMap<String, (Vec<(String, String)>, String)>,
+    indexes: BTreeMap<String, IndexShape>,
+    stream: Option<String>,
     ttl: Option<String>,
+}
+
+/// The non-key attributes of a projection, sorted.
+fn non_key(v: &Value) -> Vec<String> {
+    let mut names: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a.as_str().expect("NonKeyAttributes").to_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 fn template_table(logical: &str) -> TableShape {
@@ -79,6 +98,7 @@ fn template_table(logical: &str) -> TableShape {
                         .as_str()
                         .expect("ProjectionType")
                         .to_owned(),
+                    non_key(&i["Projection"]["NonKeyAttributes"]),
                 ),
             )
         })
@@ -88,9 +108,30 @@ fn template_table(logical: &str) -> TableShape {
         attributes: attribute_definitions(&p["AttributeDefinitions"]),
         key: key_schema(&p["KeySchema"]),
         indexes,
+        stream: p["StreamSpecification"]["StreamViewType"]
+            .as_str()
+            .map(str::to_owned),
         ttl: (ttl["Enabled"] == true)
             .then(|| ttl["AttributeName"].as_str().expect("ttl").to_owned()),
     }
+}
+
+/// The template's tables, by logical id.
+pub(super) const TABLES: [&str; 4] = [
+    "UsersTable",
+    "PresenceTable",
+    "SessionsTable",
+    "ConnectionsTable",
+];
+
+#[test]
+fn the_template_has_exactly_the_stores_tables() {
+    let eval = super::Eval::new(&[]);
+    let tables: BTreeSet<&str> = super::model::of_type("AWS::DynamoDB::Table")
+        .into_iter()
+        .filter(|t| eval.exists(t))
+        .collect();
+    assert_eq!(tables, TABLES.into());
 }
 
 #[test]
@@ -100,6 +141,14 @@ fn tables_are_the_schema_in_schema_rs() {
         (
             vec![pair(hash, "HASH"), pair(range, "RANGE")],
             "KEYS_ONLY".to_owned(),
+            Vec::new(),
+        )
+    };
+    let including = |hash: &str, range: &str, extra: &str| {
+        (
+            vec![pair(hash, "HASH"), pair(range, "RANGE")],
+            "INCLUDE".to_owned(),
+            vec![extra.to_owned()],
         )
     };
     assert_eq!(
@@ -108,6 +157,45 @@ fn tables_are_the_schema_in_schema_rs() {
             attributes: [pair(USER_NAME, "S")].into(),
             key: vec![pair(USER_NAME, "HASH")],
             indexes: BTreeMap::new(),
+            stream: None,
+            ttl: None,
+        }
+    );
+    assert_eq!(
+        template_table("PresenceTable"),
+        TableShape {
+            attributes: [
+                pair(PRESENCE_NAME, "S"),
+                pair(PRESENCE_DIR, "S"),
+                pair(PRESENCE_CREATED_AT, "N"),
+                pair(PRESENCE_ONLINE, "S"),
+                pair(PRESENCE_PENDING, "S"),
+                pair(PRESENCE_OFFLINE_AT, "N"),
+            ]
+            .into(),
+            key: vec![pair(PRESENCE_NAME, "HASH")],
+            indexes: [
+                (
+                    INDEX_BY_NAME.to_owned(),
+                    including(PRESENCE_DIR, PRESENCE_NAME, PRESENCE_SEQ)
+                ),
+                (
+                    INDEX_BY_CREATED.to_owned(),
+                    keys_only(PRESENCE_DIR, PRESENCE_CREATED_AT)
+                ),
+                (
+                    INDEX_BY_ONLINE.to_owned(),
+                    including(PRESENCE_ONLINE, PRESENCE_NAME, PRESENCE_SEQ)
+                ),
+                (
+                    INDEX_BY_PENDING.to_owned(),
+                    keys_only(PRESENCE_PENDING, PRESENCE_OFFLINE_AT)
+                ),
+            ]
+            .into(),
+            // The event log: a transition is a change of `seq`, told apart
+            // only with the old image.
+            stream: Some("NEW_AND_OLD_IMAGES".to_owned()),
             ttl: None,
         }
     );
@@ -117,6 +205,7 @@ fn tables_are_the_schema_in_schema_rs() {
             attributes: [pair(SESSION_KEY, "S")].into(),
             key: vec![pair(SESSION_KEY, "HASH")],
             indexes: BTreeMap::new(),
+            stream: None,
             ttl: Some(TTL.to_owned()),
         }
     );
@@ -143,6 +232,7 @@ fn tables_are_the_schema_in_schema_rs() {
                 ),
             ]
             .into(),
+            stream: None,
             ttl: Some(TTL.to_owned()),
         }
     );
@@ -181,10 +271,23 @@ async fn described(client: &aws_sdk_dynamodb::Client, name: &str) -> TableShape 
                         .expect("projection")
                         .as_str()
                         .to_owned(),
+                    {
+                        let mut names: Vec<String> = i
+                            .projection()
+                            .map(|p| p.non_key_attributes().to_vec())
+                            .unwrap_or_default();
+                        names.sort();
+                        names
+                    },
                 ),
             )
         })
         .collect();
+    let stream = t
+        .stream_specification()
+        .filter(|s| s.stream_enabled())
+        .and_then(|s| s.stream_view_type())
+        .map(|v| v.as_str().to_owned());
     let ttl = client
         .describe_time_to_live()
         .table_name(name)
@@ -206,6 +309,7 @@ async fn described(client: &aws_sdk_dynamodb::Client, name: &str) -> TableShape 
         attributes,
         key: keys(t.key_schema()),
         indexes,
+        stream,
         ttl,
     }
 }
@@ -218,11 +322,46 @@ async fn tables_are_what_the_store_itself_creates() {
         return;
     };
     let tables = store.tables().clone();
-    for (logical, name) in [
+    let created = [
         ("UsersTable", &tables.users),
+        ("PresenceTable", &tables.presence),
         ("SessionsTable", &tables.sessions),
         ("ConnectionsTable", &tables.connections),
-    ] {
+    ];
+    assert_eq!(created.map(|(logical, _)| logical), TABLES);
+    // Every table the store made (its names share a unique suffix) is one
+    // of these: a fifth would be missing from the template.
+    let suffix = tables
+        .users
+        .rsplit_once("-users")
+        .map(|(_, s)| s.to_owned())
+        .expect("unique table names");
+    let mut made = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let out = store
+            .client()
+            .list_tables()
+            .set_exclusive_start_table_name(start.take())
+            .send()
+            .await
+            .expect("ListTables");
+        made.extend(
+            out.table_names()
+                .iter()
+                .filter(|n| n.ends_with(&suffix))
+                .cloned(),
+        );
+        match out.last_evaluated_table_name() {
+            Some(last) => start = Some(last.to_owned()),
+            None => break,
+        }
+    }
+    made.sort();
+    let mut expected: Vec<String> = created.iter().map(|(_, n)| (*n).clone()).collect();
+    expected.sort();
+    assert_eq!(made, expected, "the tables create_tables makes");
+    for (logical, name) in created {
         assert_eq!(
             described(store.client(), name).await,
             template_table(logical),
