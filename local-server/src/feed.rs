@@ -50,6 +50,11 @@ fn utf8(b: &Bytes) -> Utf8Bytes {
     Utf8Bytes::try_from(b.clone()).unwrap_or_else(|_| Utf8Bytes::from_static(""))
 }
 
+/// The view's frames as one queue item.
+fn outbound(frames: &[Bytes]) -> Outbound {
+    Outbound(frames.iter().map(utf8).collect())
+}
+
 impl Feed {
     /// Loads the view from `store` and starts following the log until `stop`.
     pub async fn start(
@@ -70,13 +75,14 @@ impl Feed {
     /// Registers socket `id` with the hub, its queue starting with the
     /// current snapshot.
     pub fn join(&self, id: &ConnectionId) -> Registration {
-        self.view.join(|frame| self.hub.register(id, utf8(frame)))
+        self.view
+            .join(|frames| self.hub.register(id, outbound(frames)))
     }
 
     /// Queues a fresh snapshot on one socket, in order with the events.
     pub fn snapshot_to(&self, tx: &mpsc::Sender<Outbound>) {
-        self.view.join(|frame| {
-            let _ = tx.try_send(Outbound(utf8(frame)));
+        self.view.join(|frames| {
+            let _ = tx.try_send(outbound(frames));
         });
     }
 
@@ -97,8 +103,8 @@ impl Feed {
             after = users.last().map(|u| u.username.clone());
         }
         let (online, known) = (cut.users.len(), users.len());
-        self.view.load(cut.users, users, loaded_at, |frame| {
-            self.hub.fan_out(&utf8(frame));
+        self.view.load(cut.users, users, loaded_at, |frames| {
+            self.hub.fan_out(&outbound(frames));
         });
         tracing::info!(
             users = known,
@@ -121,8 +127,9 @@ impl Feed {
                     events,
                     cursor: next,
                 })) => {
-                    self.view
-                        .apply(&events, |frame| self.hub.fan_out(&utf8(&frame)));
+                    self.view.apply(&events, |frame| {
+                        self.hub.fan_out(&Outbound::one(utf8(&frame)))
+                    });
                     cursor = next;
                     backoff = Duration::from_millis(100);
                     continue;

@@ -103,7 +103,7 @@ async fn run(state: AppState, who: Authenticated, socket: WebSocket, since: Opti
             tokio::select! {
                 out = reg.rx.recv() => {
                     let ok = match out {
-                        Some(Outbound(text)) => send(&mut sink, Message::Text(text), idle_limit).await,
+                        Some(Outbound(frames)) => send_all(&mut sink, &frames, idle_limit).await,
                         None => false,
                     };
                     if !ok {
@@ -131,7 +131,7 @@ async fn run(state: AppState, who: Authenticated, socket: WebSocket, since: Opti
                 Ok(Message::Text(text)) => match shared::default(ctx, &id, text.as_str()).await {
                     Ok(Reply::Nothing) => {}
                     Ok(Reply::Send(m)) => {
-                        let _ = replies.try_send(Outbound(Utf8Bytes::from(m.to_json())));
+                        let _ = replies.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
                     }
                     Ok(Reply::Snapshot { since }) => {
                         state.feed.snapshot_to(&replies);
@@ -181,7 +181,7 @@ const JOIN_WAIT: Duration = Duration::from_secs(2);
 async fn queue_joined(state: &AppState, tx: &mpsc::Sender<Outbound>, since: Option<Timestamp>) {
     match shared::joined(&state.ctx, since).await {
         Ok(Some(m)) => {
-            let _ = tx.try_send(Outbound(Utf8Bytes::from(m.to_json())));
+            let _ = tx.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "could not list the users who joined"),
@@ -207,6 +207,20 @@ async fn unregister(ctx: &rollcall::AppContext, id: &ConnectionId) {
             }
         }
     }
+}
+
+/// Sends `frames` in order, each with [`send`]'s deadline.
+async fn send_all(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    frames: &[Utf8Bytes],
+    deadline: Duration,
+) -> bool {
+    for f in frames {
+        if !send(sink, Message::Text(f.clone()), deadline).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Sends with a deadline: a peer that stops reading cannot hold the loop.

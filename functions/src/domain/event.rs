@@ -136,6 +136,45 @@ impl ServerMessage {
     pub fn to_json(&self) -> String {
         json(self)
     }
+
+    /// A snapshot of `users` as parts of at most `max_bytes` of JSON each
+    /// (all but the last say `more`; an empty snapshot is one part). A
+    /// large snapshot in one message would cost every socket a send buffer
+    /// its size, and API Gateway takes at most 32 KB per frame.
+    pub fn snapshot_parts(
+        reset: bool,
+        at: u64,
+        users: Vec<UserPresence>,
+        max_bytes: usize,
+    ) -> Vec<ServerMessage> {
+        // The envelope (type, reset, at, more), and each row with its comma.
+        const ENVELOPE: usize = 96;
+        let row = |u: &UserPresence| serde_json::to_string(u).map_or(512, |j| j.len() + 1);
+        let mut parts = Vec::new();
+        let mut current = Vec::new();
+        let mut size = ENVELOPE;
+        for u in users {
+            let n = row(&u);
+            if !current.is_empty() && size + n > max_bytes {
+                parts.push(std::mem::take(&mut current));
+                size = ENVELOPE;
+            }
+            size += n;
+            current.push(u);
+        }
+        parts.push(current);
+        let last = parts.len() - 1;
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, users)| ServerMessage::Snapshot {
+                reset,
+                at,
+                users,
+                more: i < last,
+            })
+            .collect()
+    }
 }
 
 /// What a client may send. Unknown or malformed input parses to `None`.

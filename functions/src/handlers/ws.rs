@@ -201,33 +201,7 @@ pub async fn snapshot(
 
 /// `users` as snapshot parts of at most [`MAX_SNAPSHOT_BYTES`] each.
 pub fn split_snapshot(reset: bool, at: u64, users: Vec<UserPresence>) -> Vec<ServerMessage> {
-    // The envelope (type, reset, at, more), and each row with its comma.
-    const ENVELOPE: usize = 96;
-    let row = |u: &UserPresence| serde_json::to_string(u).map_or(512, |j| j.len() + 1);
-    let mut parts = Vec::new();
-    let mut current = Vec::new();
-    let mut size = ENVELOPE;
-    for u in users {
-        let n = row(&u);
-        if !current.is_empty() && size + n > MAX_SNAPSHOT_BYTES {
-            parts.push(std::mem::take(&mut current));
-            size = ENVELOPE;
-        }
-        size += n;
-        current.push(u);
-    }
-    parts.push(current);
-    let last = parts.len() - 1;
-    parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, users)| ServerMessage::Snapshot {
-            reset,
-            at,
-            users,
-            more: i < last,
-        })
-        .collect()
+    ServerMessage::snapshot_parts(reset, at, users, MAX_SNAPSHOT_BYTES)
 }
 
 /// The `joined` message for a client whose list is from `since`, if anyone

@@ -17,6 +17,10 @@ use tokio::sync::Notify;
 use crate::domain::{LogEvent, ServerMessage, Timestamp, UserPresence, Username};
 use crate::store::Page;
 
+/// Largest snapshot part a socket is sent: each socket's send buffer grows
+/// to the largest message it sends, so a big snapshot goes in parts.
+pub const SNAPSHOT_PART_BYTES: usize = 8 * 1024;
+
 /// Joins remembered for `joined` messages; older `since` values are
 /// answered from the store.
 const RECENT_JOINS: usize = 10_000;
@@ -42,7 +46,7 @@ struct State {
     loaded_at: Option<Timestamp>,
     /// Bumped on every change; the caches below are for one version.
     version: u64,
-    snapshot: Option<(u64, Bytes)>,
+    snapshot: Option<(u64, Arc<[Bytes]>)>,
     rows: Option<(u64, Arc<str>)>,
 }
 
@@ -95,7 +99,7 @@ impl PresenceView {
         online: Vec<UserPresence>,
         users: Vec<UserPresence>,
         loaded_at: Timestamp,
-        then: impl FnOnce(&Bytes) -> T,
+        then: impl FnOnce(&[Bytes]) -> T,
     ) -> T {
         let mut s = self.state();
         let version = s.version + 1;
@@ -107,8 +111,8 @@ impl PresenceView {
         for u in online.into_iter().chain(users) {
             s.set(u.username, u.seq);
         }
-        let frame = s.snapshot_frame();
-        let out = then(&frame);
+        let frames = s.snapshot_frame();
+        let out = then(&frames);
         drop(s);
         self.changed.notify_waiters();
         out
@@ -152,12 +156,13 @@ impl PresenceView {
         self.changed.notify_waiters();
     }
 
-    /// Calls `then` with the current snapshot frame, under the lock that
-    /// orders snapshots with [`PresenceView::apply`].
-    pub fn join<T>(&self, then: impl FnOnce(&Bytes) -> T) -> T {
+    /// Calls `then` with the current snapshot's frames (its parts, see
+    /// [`SNAPSHOT_PART_BYTES`]), under the lock that orders snapshots with
+    /// [`PresenceView::apply`].
+    pub fn join<T>(&self, then: impl FnOnce(&[Bytes]) -> T) -> T {
         let mut s = self.state();
-        let frame = s.snapshot_frame();
-        then(&frame)
+        let frames = s.snapshot_frame();
+        then(&frames)
     }
 
     /// Waits until the view has seen `user` at transition `seq` or later,
@@ -277,29 +282,26 @@ impl State {
         true
     }
 
-    /// The snapshot frame of the current version (cached).
-    fn snapshot_frame(&mut self) -> Bytes {
-        if let Some((v, frame)) = &self.snapshot
+    /// The snapshot frames of the current version (cached).
+    fn snapshot_frame(&mut self) -> Arc<[Bytes]> {
+        if let Some((v, frames)) = &self.snapshot
             && *v == self.version
         {
-            return frame.clone();
+            return frames.clone();
         }
         let users = self
             .online
             .iter()
             .map(|(u, seq)| UserPresence::at(u.clone(), *seq))
             .collect();
-        let frame = Bytes::from(
-            ServerMessage::Snapshot {
-                reset: true,
-                at: Timestamp::now().as_millis(),
-                users,
-                more: false,
-            }
-            .to_json(),
-        );
-        self.snapshot = Some((self.version, frame.clone()));
-        frame
+        let at = Timestamp::now().as_millis();
+        let frames: Arc<[Bytes]> =
+            ServerMessage::snapshot_parts(true, at, users, SNAPSHOT_PART_BYTES)
+                .iter()
+                .map(|m| Bytes::from(m.to_json()))
+                .collect();
+        self.snapshot = Some((self.version, frames.clone()));
+        frames
     }
 }
 

@@ -39,9 +39,17 @@ pub mod close {
     pub const LAGGING: u16 = 4008;
 }
 
-/// What a socket's send loop is asked to send: a ready text frame.
+/// What a socket's send loop is asked to send: ready text frames, in order
+/// (one event; or the parts of a snapshot, which take one queue slot).
 #[derive(Debug, Clone)]
-pub struct Outbound(pub Utf8Bytes);
+pub struct Outbound(pub Arc<[Utf8Bytes]>);
+
+impl Outbound {
+    /// One frame.
+    pub fn one(frame: Utf8Bytes) -> Self {
+        Self(Arc::from([frame]))
+    }
+}
 
 /// The hub's handle on one socket.
 struct Slot {
@@ -90,9 +98,9 @@ impl Hub {
 
     /// Adds a socket whose queue starts with `first` (its snapshot); from
     /// now on it receives every event.
-    pub fn register(&self, id: &ConnectionId, first: Utf8Bytes) -> Registration {
+    pub fn register(&self, id: &ConnectionId, first: Outbound) -> Registration {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let _ = tx.try_send(Outbound(first));
+        let _ = tx.try_send(first);
         let cancel = self.shutdown.child_token();
         let code = Arc::new(AtomicU16::new(close::GOING_AWAY));
         let slot = Slot {
@@ -145,14 +153,12 @@ impl Hub {
         }
     }
 
-    /// Queues `frame` on every socket; a socket whose queue is full is
+    /// Queues `frames` on every socket; a socket whose queue is full is
     /// closed as lagging rather than silently missing events.
-    pub fn fan_out(&self, frame: &Utf8Bytes) {
+    pub fn fan_out(&self, frames: &Outbound) {
         let sockets = self.read();
         for slot in sockets.values() {
-            if let Err(mpsc::error::TrySendError::Full(_)) =
-                slot.tx.try_send(Outbound(frame.clone()))
-            {
+            if let Err(mpsc::error::TrySendError::Full(_)) = slot.tx.try_send(frames.clone()) {
                 slot.code.store(close::LAGGING, Ordering::Relaxed);
                 slot.cancel.cancel();
             }
@@ -164,7 +170,7 @@ impl Hub {
         match msg {
             BusMessage::Send { id, text } => {
                 if let Some(slot) = self.read().get(&id) {
-                    let _ = slot.tx.try_send(Outbound(Utf8Bytes::from(text)));
+                    let _ = slot.tx.try_send(Outbound::one(Utf8Bytes::from(text)));
                 }
             }
             BusMessage::Close { ids, code } => self.close(&ids, code),

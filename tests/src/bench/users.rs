@@ -34,6 +34,8 @@ use crate::redis_server::{redis_url, unique_prefix};
 const AT_ONCE: usize = 64;
 /// Page loads measured per size.
 const PAGE_LOADS: usize = 10;
+/// Sockets opened one at a time for the unloaded first-frame latency.
+const PROBES: usize = 20;
 
 /// What one size gave.
 #[derive(Debug, Clone)]
@@ -48,7 +50,9 @@ pub struct UsersMeasurement {
     pub burst_rate: f64,
     /// First frame (snapshot) latency of the burst's sockets.
     pub first_frame: (Duration, Duration),
-    /// Bytes of the first frame.
+    /// First frame latency of sockets opened one at a time (p50, p90).
+    pub first_frame_alone: (Duration, Duration),
+    /// Bytes of the snapshot (all its parts).
     pub snapshot_bytes: usize,
     /// `GET /`: median time, bytes uncompressed, bytes on the wire.
     pub page: (Duration, usize, usize),
@@ -107,6 +111,19 @@ pub async fn measure(
     let snapshot_bytes = firsts.first().map_or(0, |(_, b)| *b);
     drop(burst_sockets);
 
+    // One at a time: a socket's own latency, without the burst's queueing.
+    let mut alone = Vec::with_capacity(PROBES);
+    for _ in 0..PROBES {
+        match open_one(&url, &node.base, me.clone()).await {
+            Ok((_, (d, _))) => alone.push(d),
+            Err(e) => {
+                errors += 1;
+                eprintln!("rollcall-bench: a probe failed: {e}");
+            }
+        }
+    }
+    let first_frame_alone = (quantile(alone.clone(), 0.5), quantile(alone, 0.9));
+
     let page = page_load(&node.base, &me).await;
 
     // Connect rate and idle memory.
@@ -128,6 +145,7 @@ pub async fn measure(
         start,
         burst_rate,
         first_frame,
+        first_frame_alone,
         snapshot_bytes,
         page,
         connects: (connects, rate, per_socket),
@@ -242,9 +260,18 @@ async fn open_one(
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true)
         .await
         .map_err(|e| e.to_string())?;
+    // The first frame's time; the whole snapshot's size (all its parts).
+    let mut first = None;
+    let mut bytes = 0;
     loop {
         match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => return Ok((ws, (t.elapsed(), text.len()))),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let at = *first.get_or_insert_with(|| t.elapsed());
+                bytes += text.len();
+                if !text.contains(r#""more":true"#) {
+                    return Ok((ws, (at, bytes)));
+                }
+            }
             Ok(Some(Ok(_))) => {}
             other => return Err(format!("no first frame: {other:?}")),
         }
@@ -284,18 +311,20 @@ pub fn table(rows: &[UsersMeasurement]) -> String {
     let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
     let kb = |b: usize| format!("{:.0}", b as f64 / 1000.0);
     let mut out = String::from(
-        "| registered | online | server start s | burst sockets/s | first frame p50 / p90 ms | snapshot KB | page ms | page KB (wire) | connects/s | idle KiB/socket | loaded RSS MiB | errors | server warnings |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| registered | online | server start s | burst sockets/s | burst first frame p50 / p90 ms | one socket first frame p50 / p90 ms | snapshot KB | page ms | page KB (wire) | connects/s | idle KiB/socket | loaded RSS MiB | errors | server warnings |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in rows {
         out.push_str(&format!(
-            "| {} | {} | {:.2} | {:.0} | {} / {} | {} | {} | {} ({}) | {:.0} | {} | {} | {} | {} |\n",
+            "| {} | {} | {:.2} | {:.0} | {} / {} | {} / {} | {} | {} | {} ({}) | {:.0} | {} | {} | {} | {} |\n",
             m.registered,
             m.online,
             m.start.as_secs_f64(),
             m.burst_rate,
             ms(m.first_frame.0),
             ms(m.first_frame.1),
+            ms(m.first_frame_alone.0),
+            ms(m.first_frame_alone.1),
             kb(m.snapshot_bytes),
             ms(m.page.0),
             kb(m.page.1),

@@ -35,7 +35,10 @@ fn a_load_merges_the_cut_and_the_newer_user_list_by_transition_number() {
         vec![at("bob", 3), at("cy", 1)],
         vec![at("amy", 0), at("bob", 4), at("cy", 1)],
         t0,
-        |f| String::from_utf8(f.to_vec()).unwrap(),
+        |f| {
+            assert_eq!(f.len(), 1, "a small snapshot is one frame");
+            String::from_utf8(f[0].to_vec()).unwrap()
+        },
     );
     assert!(
         frame.starts_with(r#"{"type":"snapshot","reset":true,"at":"#),
@@ -65,11 +68,12 @@ fn the_snapshot_frame_is_serialised_once_per_change() {
         Timestamp::from_millis(1),
         |_| (),
     );
-    let a = view.join(Bytes::clone);
-    let b = view.join(Bytes::clone);
+    let first = |f: &[Bytes]| f[0].clone();
+    let a = view.join(first);
+    let b = view.join(first);
     assert_eq!(a.as_ptr(), b.as_ptr(), "the same buffer is shared");
     frames(&view, &[presence("amy", 1)]);
-    let c = view.join(Bytes::clone);
+    let c = view.join(first);
     assert_ne!(a, c);
     assert!(String::from_utf8(c.to_vec()).unwrap().contains("amy"));
 }
@@ -144,4 +148,33 @@ async fn waiting_for_a_transition_returns_once_it_is_applied() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     frames(&view, &[presence("amy", 1)]);
     assert!(waiter.await.unwrap());
+}
+
+#[test]
+fn a_large_snapshot_goes_in_parts_that_list_everyone_once() {
+    let view = PresenceView::new();
+    let online: Vec<UserPresence> = (0..1000).map(|i| at(&format!("user{i:04}"), 1)).collect();
+    view.load(online.clone(), vec![], Timestamp::from_millis(1), |_| ());
+    let parts: Vec<serde_json::Value> = view.join(|f| {
+        f.iter()
+            .map(|b| {
+                assert!(b.len() <= SNAPSHOT_PART_BYTES, "{}", b.len());
+                serde_json::from_slice(b).unwrap()
+            })
+            .collect()
+    });
+    assert!(parts.len() > 4, "{}", parts.len());
+    let mut names = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        assert_eq!(p["reset"], true);
+        assert_eq!(p["more"] == true, i + 1 < parts.len());
+        names.extend(
+            p["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["username"].clone()),
+        );
+    }
+    assert_eq!(names.len(), 1000);
 }

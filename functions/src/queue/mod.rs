@@ -1,0 +1,54 @@
+//! Work handed to queues, for the Lambda functions: fanning an event out to
+//! the group's shards, and settling a grace period later.
+//!
+//! The cloud path never fans out inside a request. An event (from the
+//! presence table's stream, or from the handler that caused it on a store
+//! without one) becomes one [`PushMessage`] per group shard on a FIFO queue
+//! whose message group is the shard: the `push` function posts each to its
+//! shard's connections, in order per shard, so a socket never gets an older
+//! event after a newer one, and the queue's deduplication (by user,
+//! transition and shard) drops a message sent twice. A last connection
+//! closing with a grace period sends a [`SettleMessage`] delayed by the
+//! grace (AWS's delay queue is the timer); the `settle` function then takes
+//! the user offline unless they came back.
+//!
+//! * [`sqs::SqsQueues`] — Amazon SQS (feature `lambda`).
+//! * [`recording::RecordingQueues`] — remembers what it was asked (tests).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{PresenceEvent, Timestamp, Username};
+use crate::push::PushError;
+
+pub mod recording;
+#[cfg(feature = "lambda")]
+pub mod sqs;
+
+/// An event for the connections of one group shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushMessage {
+    /// The shard (`0..Store::group_shards()`).
+    pub shard: u32,
+    /// The event to post.
+    pub event: PresenceEvent,
+}
+
+/// A grace period to settle once `due` has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleMessage {
+    /// Whose last connection closed.
+    pub username: Username,
+    /// When the grace ends (ms since the epoch).
+    pub due: u64,
+}
+
+/// Where the Lambda functions hand work over.
+#[async_trait]
+pub trait Queues: Send + Sync + 'static {
+    /// Queues `event` for each of `shards` group shards (one message each).
+    async fn fan_out(&self, event: &PresenceEvent, shards: u32) -> Result<(), PushError>;
+
+    /// Asks for `user`'s grace period to be settled at `due`.
+    async fn settle_at(&self, user: &Username, due: Timestamp) -> Result<(), PushError>;
+}
