@@ -15,6 +15,8 @@
 //! * [`presence`] — what a process knows of presence: the
 //!   [`presence::PresenceView`] kept current from the store's event log,
 //!   and [`presence::PresenceSource`], where handlers read presence from.
+//! * [`queue`] — the cloud's push and settle queues (fan-out outside the
+//!   request, the grace period's timer).
 //! * [`push`] — the [`push::Pusher`] trait that delivers events to sockets.
 //! * [`handlers`] — one handler per route (pages, JSON API, WebSocket
 //!   connect/disconnect/default, sweep), over neutral `http` types.
@@ -37,6 +39,7 @@ pub mod limits;
 pub mod pages;
 pub mod presence;
 pub mod push;
+pub mod queue;
 pub mod security;
 pub mod store;
 

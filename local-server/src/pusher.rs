@@ -22,19 +22,15 @@ impl LocalPusher {
     }
 }
 
-/// The local server announces presence through the store's event log, never
-/// through a broadcast (see [`rollcall::context::Announcing::ByLog`]).
+/// The local server's presence events reach sockets through each
+/// process's feed, never through the pusher.
 #[derive(Debug, thiserror::Error)]
-#[error("the local server announces presence through the event log, not by broadcast")]
+#[error("the local server fans presence out through its feed, not the pusher")]
 struct NoBroadcast;
 
 #[async_trait]
 impl Pusher for LocalPusher {
-    async fn broadcast(
-        &self,
-        _event: &PresenceEvent,
-        _except: Option<&ConnectionId>,
-    ) -> Result<(), PushError> {
+    async fn post_to_shard(&self, _shard: u32, _event: &PresenceEvent) -> Result<(), PushError> {
         Err(PushError::new(NoBroadcast))
     }
 

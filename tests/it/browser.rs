@@ -21,8 +21,9 @@ async fn two_browsers_see_each_other_come_and_go_without_reloading() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cloud_page_works_the_same_through_the_lambda_functions() {
     let Some(driver) = driver().await else { return };
-    let store = std::sync::Arc::new(rollcall_tests::moto::fresh_store().await);
-    let gw = rollcall_tests::gateway::spawn_gateway(store, Default::default(), &[]).await;
+    let store = rollcall_tests::moto::fresh_store().await;
+    let gw =
+        rollcall_tests::gateway::spawn_gateway_on_dynamodb(store, Default::default(), &[]).await;
     two_browsers(driver, &gw.base).await;
 }
 

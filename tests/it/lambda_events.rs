@@ -7,8 +7,10 @@ use lambda_http::RequestExt;
 use lambda_http::request::{LambdaRequest, RequestContext, RequestOrigin};
 use rollcall::AppContext;
 use rollcall::config::Config;
-use rollcall::domain::{ConnectionId, PresenceEvent, SessionToken, Timestamp, Username};
+use rollcall::context::Announcing;
+use rollcall::domain::{ConnectionId, SessionToken, Timestamp, Username};
 use rollcall::push::recording::{Pushed, RecordingPusher};
+use rollcall::queue::recording::RecordingQueues;
 use rollcall::security::csrf::CsrfSecret;
 use rollcall::store::memory::MemoryStore;
 use rollcall::store::{SessionRecord, Store, UserRecord};
@@ -74,6 +76,7 @@ fn websocket_events_parse_as_websocket_requests_and_keep_their_connection_id() {
 struct Setup {
     ctx: AppContext,
     pusher: Arc<RecordingPusher>,
+    queues: Arc<RecordingQueues>,
     token: SessionToken,
 }
 
@@ -87,7 +90,10 @@ async fn setup() -> Setup {
         .allowed_origins
         .allow("https://pages.example.com")
         .expect("origin");
-    let ctx = AppContext::new(store.clone(), pusher.clone(), config);
+    // A store whose log no AWS service reads: handlers queue their events.
+    let queues = Arc::new(RecordingQueues::new());
+    let ctx = AppContext::new(store.clone(), pusher.clone(), config)
+        .with_queues(queues.clone(), Announcing::ByQueue);
     let username = Username::parse("josé").expect("name");
     let password = rollcall::domain::Password::parse(rollcall_tests::PASSWORD, None).expect("pw");
     let hash = ctx.hasher.hash(&password).await.expect("hash");
@@ -108,23 +114,34 @@ async fn setup() -> Setup {
         })
         .await
         .expect("session");
-    Setup { ctx, pusher, token }
+    Setup {
+        ctx,
+        pusher,
+        queues,
+        token,
+    }
 }
 
-fn presence(p: &Pushed) -> Option<(&str, bool)> {
-    match p {
-        Pushed::Broadcast(PresenceEvent {
-            username,
-            is_logged_in,
-            ..
-        }) => Some((username.as_str(), *is_logged_in)),
-        _ => None,
-    }
+/// The events queued for the fan-out (one shard: the memory store's).
+fn presence(queues: &RecordingQueues) -> Vec<(String, bool)> {
+    queues
+        .take_pushed()
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.shard, 0);
+            (m.event.username.as_str().to_owned(), m.event.is_logged_in)
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn connect_ping_and_disconnect_events_drive_presence() {
-    let Setup { ctx, pusher, token } = setup().await;
+    let Setup {
+        ctx,
+        pusher,
+        queues,
+        token,
+    } = setup().await;
     let ctx = &ctx;
     let connect = event(
         "apigw-ws-connect.json",
@@ -132,11 +149,8 @@ async fn connect_ping_and_disconnect_events_drive_presence() {
     );
     let reply = invoke(connect, |r| rollcall::lambda::ws_connect(ctx, r)).await;
     assert_eq!(reply.status, 200);
-    let calls = pusher.take();
-    assert_eq!(
-        calls.iter().filter_map(presence).collect::<Vec<_>>(),
-        [("josé", true)]
-    );
+    assert!(pusher.take().is_empty(), "nothing posted inside $connect");
+    assert_eq!(presence(&queues), [("josé".to_owned(), true)]);
     let group = ctx.store.group_connections(None, 10).await.expect("group");
     assert_eq!(group.items, [ConnectionId::parse(CONNECTION).expect("id")]);
 
@@ -160,14 +174,7 @@ async fn connect_ping_and_disconnect_events_drive_presence() {
             .status,
         200
     );
-    assert_eq!(
-        pusher
-            .take()
-            .iter()
-            .filter_map(presence)
-            .collect::<Vec<_>>(),
-        [("josé", false)]
-    );
+    assert_eq!(presence(&queues), [("josé".to_owned(), false)]);
     assert!(
         ctx.store
             .group_connections(None, 10)
@@ -180,7 +187,9 @@ async fn connect_ping_and_disconnect_events_drive_presence() {
 
 #[tokio::test]
 async fn a_connect_event_with_a_top_level_http_method_still_connects() {
-    let Setup { ctx, pusher, token } = setup().await;
+    let Setup {
+        ctx, queues, token, ..
+    } = setup().await;
     let ctx = &ctx;
     let connect = event(
         "apigw-ws-connect-with-http-method.json",
@@ -192,12 +201,17 @@ async fn a_connect_event_with_a_top_level_http_method_still_connects() {
             .status,
         200
     );
-    assert_eq!(pusher.take().iter().filter_map(presence).count(), 1);
+    assert_eq!(presence(&queues).len(), 1);
 }
 
 #[tokio::test]
 async fn connect_events_without_a_session_or_from_a_foreign_origin_are_refused() {
-    let Setup { ctx, pusher, .. } = setup().await;
+    let Setup {
+        ctx,
+        pusher,
+        queues,
+        ..
+    } = setup().await;
     let ctx = &ctx;
     let forged = "A".repeat(43);
     let anonymous = event(
@@ -225,6 +239,7 @@ async fn connect_events_without_a_session_or_from_a_foreign_origin_are_refused()
         403
     );
     assert!(pusher.take().is_empty());
+    assert!(presence(&queues).is_empty());
     assert!(
         ctx.store
             .group_connections(None, 10)

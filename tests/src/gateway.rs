@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rollcall::context::Announcing;
 use rollcall::store::Store;
-use rollcall_local_server::gateway::{self, GatewayOptions, GatewayStats};
+use rollcall::store::dynamodb::DynamoStore;
+use rollcall_local_server::gateway::{self, EventSources, GatewayOptions, GatewayStats};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -33,10 +35,31 @@ impl Drop for TestGateway {
     }
 }
 
-/// Starts the stand-in on `store` with the `FAST` timings plus `extra`.
+/// Starts the stand-in on `store` (whose log no AWS service reads: the
+/// handlers queue their events) with the `FAST` timings plus `extra`, its
+/// queues in moto.
 pub async fn spawn_gateway(
     store: Arc<dyn Store>,
     opts: GatewayOptions,
+    extra: &[(&str, &str)],
+) -> TestGateway {
+    start(store, None, opts, extra).await
+}
+
+/// Starts the stand-in on a DynamoDB `store` whose presence table's stream
+/// feeds the `fanout` function, as in AWS.
+pub async fn spawn_gateway_on_dynamodb(
+    store: DynamoStore,
+    opts: GatewayOptions,
+    extra: &[(&str, &str)],
+) -> TestGateway {
+    start(Arc::new(store.clone()), Some(store), opts, extra).await
+}
+
+async fn start(
+    store: Arc<dyn Store>,
+    stream: Option<DynamoStore>,
+    mut opts: GatewayOptions,
     extra: &[(&str, &str)],
 ) -> TestGateway {
     crate::init_tracing();
@@ -48,9 +71,35 @@ pub async fn spawn_gateway(
         ws.local_addr().expect("addr"),
     );
     gateway::cli::configure(&mut config, http_addr, ws_addr, &opts.stage);
+    let sqs = crate::moto::sqs_client().expect("the stand-in's queues need moto");
+    let prefix = format!("rollcall-test-{}-", crate::unique_name(""));
+    let (push_url, settle_url) = gateway::esm::create_queues(&sqs, &prefix)
+        .await
+        .expect("create the queues in moto");
+    config.push_queue_url = Some(push_url.clone());
+    config.settle_queue_url = Some(settle_url.clone());
+    let announcing = if stream.is_some() {
+        Announcing::ByLog
+    } else {
+        Announcing::ByQueue
+    };
+    opts.sources = Some(EventSources {
+        sqs: sqs.clone(),
+        push_url,
+        settle_url,
+        stream,
+        // Two, so two posters run at once (as Lambda scales).
+        push_pollers: 2,
+    });
     let ws_url = config.ws_url.clone().expect("ws url");
-    let ctx = rollcall::lambda::context_with(config, store, &gateway::cli::local_sdk_config())
-        .expect("context");
+    let ctx = rollcall::lambda::context_with(
+        config,
+        store,
+        &gateway::cli::local_sdk_config(),
+        sqs,
+        announcing,
+    )
+    .expect("context");
     let stats = GatewayStats::default();
     let stop = CancellationToken::new();
     tokio::spawn(gateway::serve_with_stats(

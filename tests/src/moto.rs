@@ -88,6 +88,24 @@ pub fn streams_client() -> Option<aws_sdk_dynamodbstreams::Client> {
     Some(aws_sdk_dynamodbstreams::Client::from_conf(config))
 }
 
+/// An SQS client for the shared moto server, or `None` as [`endpoint`] says.
+pub fn sqs_client() -> Option<aws_sdk_sqs::Client> {
+    let url = endpoint()?;
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "rollcall-tests",
+        ))
+        .build();
+    Some(aws_sdk_sqs::Client::from_conf(config))
+}
+
 /// A store on `tables` of the shared moto server with clients of its own
 /// (the log reader included), or `None` as [`endpoint`] says.
 pub fn store_on(tables: Tables) -> Option<DynamoStore> {

@@ -71,8 +71,14 @@ pub struct Config {
     /// Lambda functions push through; required there. Default empty.
     pub apigw_endpoint: Option<String>,
     /// `ROLLCALL_PUSH_CONCURRENCY` — `PostToConnection` calls in flight per
-    /// broadcast. Default 64.
+    /// group shard being posted to. Default 64.
     pub push_concurrency: usize,
+    /// `ROLLCALL_PUSH_QUEUE_URL` — Lambda functions: the SQS FIFO queue of
+    /// events to post, one message per group shard. Default empty.
+    pub push_queue_url: Option<String>,
+    /// `ROLLCALL_SETTLE_QUEUE_URL` — Lambda functions: the SQS queue whose
+    /// delayed messages end grace periods. Default empty.
+    pub settle_queue_url: Option<String>,
     /// `ROLLCALL_CREATE_TABLES` — the local server and the gateway stand-in
     /// create the DynamoDB tables if missing (emulators, trials; in AWS the
     /// template owns them). Default `false`.
@@ -164,6 +170,8 @@ pub const VARIABLES: &[(&str, Scope)] = &[
     ("ROLLCALL_CONNECTIONS_TABLE", Scope::Lambda),
     ("ROLLCALL_APIGW_ENDPOINT", Scope::Lambda),
     ("ROLLCALL_PUSH_CONCURRENCY", Scope::Lambda),
+    ("ROLLCALL_PUSH_QUEUE_URL", Scope::Lambda),
+    ("ROLLCALL_SETTLE_QUEUE_URL", Scope::Lambda),
     ("ROLLCALL_CREATE_TABLES", Scope::Local),
     ("ROLLCALL_OFFLINE_GRACE_SECS", Scope::Lambda),
     ("ROLLCALL_EVENT_LOG_MAX", Scope::Lambda),
@@ -300,6 +308,8 @@ impl Config {
             },
             apigw_endpoint: get("ROLLCALL_APIGW_ENDPOINT"),
             push_concurrency: count("ROLLCALL_PUSH_CONCURRENCY", 64)?,
+            push_queue_url: get("ROLLCALL_PUSH_QUEUE_URL"),
+            settle_queue_url: get("ROLLCALL_SETTLE_QUEUE_URL"),
             create_tables: flag("ROLLCALL_CREATE_TABLES")?,
             offline_grace: secs("ROLLCALL_OFFLINE_GRACE_SECS", 5)?,
             event_log_max: count("ROLLCALL_EVENT_LOG_MAX", 100_000)?,

@@ -66,7 +66,7 @@ pub async fn end_session(
         {
             Ok(Some(removed)) => {
                 if let Some(offline) = removed.went_offline
-                    && let Err(e) = ctx.announce(&offline, None).await
+                    && let Err(e) = ctx.announce(&offline).await
                 {
                     first_error.get_or_insert(e.into());
                 }
@@ -81,7 +81,7 @@ pub async fn end_session(
     // A tab closed just before: its grace period ends now.
     match ctx.store.offline_now(user).await {
         Ok(Some(offline)) => {
-            if let Err(e) = ctx.announce(&offline, None).await {
+            if let Err(e) = ctx.announce(&offline).await {
                 first_error.get_or_insert(e.into());
             }
         }

@@ -6,7 +6,10 @@
 //! * [`signup`], [`login`], [`logout`], [`home`] — the pages and the JSON API.
 //! * [`ws`] — WebSocket authorize/connect/disconnect/default (`$connect`,
 //!   `$disconnect`, `$default` in API Gateway terms).
-//! * [`sweep`] — removes connections whose lease ran out.
+//! * [`sweep`] — removes connections whose lease ran out, settles grace
+//!   periods.
+//! * [`fanout`] — the cloud's fan-out functions: stream batch → push
+//!   queue → posts, and the grace period's settle queue.
 //! * [`respond`] — request/response types and builders.
 //! * [`limit`] — rate-limit keys and checks for handlers.
 //! * [`auth`] — sessions from cookies, bearer tokens and query tokens; CSRF.
@@ -18,6 +21,7 @@ use crate::error::AppError;
 use respond::{Format, Request, Response};
 
 pub mod auth;
+pub mod fanout;
 pub mod home;
 pub mod limit;
 pub mod login;

@@ -137,10 +137,7 @@ async fn register(
     }
     tracing::info!(user = %username, "signed up");
     // The store logged the sign-up; without a log follower, say it here.
-    if let Err(e) = ctx
-        .announce(&PresenceEvent::joined(username.clone()), None)
-        .await
-    {
+    if let Err(e) = ctx.announce(&PresenceEvent::joined(username.clone())).await {
         // The user exists; open pages will still see them on their next
         // snapshot, so this is not worth failing the sign-up for.
         tracing::warn!(error = %e, "could not announce a new user");

@@ -37,7 +37,7 @@ pub async fn settle(ctx: &AppContext, now: Timestamp) -> Result<usize, AppError>
         let events = ctx.store.settle_offline(now, BATCH).await?;
         settled += events.len();
         for e in &events {
-            ctx.announce(e, None).await?;
+            ctx.announce(e).await?;
         }
         if events.len() < BATCH {
             break;
@@ -68,7 +68,7 @@ pub async fn sweep(ctx: &AppContext, now: Timestamp) -> Result<Swept, AppError> 
                     out.removed += 1;
                     closed.push(id.clone());
                     if let Some(offline) = r.went_offline {
-                        ctx.announce(&offline, None).await?;
+                        ctx.announce(&offline).await?;
                     }
                 }
                 Ok(None) => {}

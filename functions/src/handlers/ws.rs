@@ -91,7 +91,7 @@ pub async fn connect(
     if let Some(event) = &online {
         // Every *other* connection: the newcomer's snapshot already shows
         // it online, and API Gateway cannot post to it during `$connect`.
-        if let Err(e) = ctx.announce(event, Some(id)).await {
+        if let Err(e) = ctx.announce(event).await {
             // Undo, so no ghost stays online; the lease would end it anyway.
             if let Err(undo) = end(ctx, id, Offline::Now).await {
                 tracing::warn!(error = %undo, "could not undo a failed connect");
@@ -118,15 +118,24 @@ pub async fn disconnect(ctx: &AppContext, id: &ConnectionId) -> Result<(), AppEr
     end(ctx, id, offline).await
 }
 
-/// Unregisters `id`, announcing an immediate offline transition.
+/// Unregisters `id`, announcing an immediate offline transition, or asking
+/// for a grace period that started to be settled when it ends.
 async fn end(ctx: &AppContext, id: &ConnectionId, offline: Offline) -> Result<(), AppError> {
-    if let Some(removed) = ctx
+    let Some(removed) = ctx
         .store
         .remove_connection(id, RemoveIf::Always, offline)
         .await?
-        && let Some(event) = removed.went_offline
+    else {
+        return Ok(());
+    };
+    if let Some(event) = removed.went_offline {
+        ctx.announce(&event).await?;
+    }
+    if let (true, Offline::After(due)) = (removed.grace_started, offline)
+        && let Err(e) = ctx.grace_started(&removed.username, due).await
     {
-        ctx.announce(&event, Some(id)).await?;
+        // The sweep settles it a little later anyway.
+        tracing::warn!(error = %e, "could not queue the end of a grace period");
     }
     Ok(())
 }

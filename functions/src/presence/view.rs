@@ -19,7 +19,7 @@ use crate::store::Page;
 
 /// Largest snapshot part a socket is sent: each socket's send buffer grows
 /// to the largest message it sends, so a big snapshot goes in parts.
-pub const SNAPSHOT_PART_BYTES: usize = 8 * 1024;
+pub const SNAPSHOT_PART_BYTES: usize = 4 * 1024;
 
 /// Joins remembered for `joined` messages; older `since` values are
 /// answered from the store.

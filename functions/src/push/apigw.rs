@@ -1,12 +1,15 @@
 //! [`ApiGwPusher`]: delivery through the API Gateway Management API.
 //!
-//! A broadcast pages through the `users` group by key (never a scan) and
-//! posts to each connection with bounded concurrency. A `GoneException`
-//! (410) means exactly that connection is dead — API Gateway's
-//! `$disconnect` is best effort — so exactly that connection is
-//! unregistered, and if it was its user's last, the resulting "offline"
-//! event is broadcast in turn. (The AWS chat sample deletes the *sender*
-//! instead; that is a bug.)
+//! Posting an event to a shard of the `users` group (the push function's
+//! job, one queue message per shard) pages through that shard by key (never
+//! a scan) and posts to each connection with bounded concurrency, retrying
+//! throttled posts (a throttled post was not delivered, so nothing is sent
+//! twice). A `GoneException` (410) means exactly that connection is dead —
+//! API Gateway's `$disconnect` is best effort — so exactly that connection
+//! is unregistered, and if it was its user's last, they go offline: the
+//! store's stream announces it, or, on a store without one, the pusher
+//! queues it. (The AWS chat sample deletes the *sender* instead; that is a
+//! bug.)
 //!
 //! One exception: API Gateway also answers 410 for a connection still in its
 //! `$connect` (not open yet), and another Lambda may broadcast just then. So
@@ -14,7 +17,6 @@
 //! period ago (a third of the lease, at most 10 s); a fresher one is left to
 //! a later 410 or to the sweep.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ use futures_util::stream;
 
 use super::{CloseReason, PushError, Pusher};
 use crate::domain::{ConnectionId, PresenceEvent, Timestamp};
+use crate::queue::Queues;
 use crate::store::{Offline, RemoveIf, Store};
 
 /// Group members fetched per page.
@@ -42,6 +45,9 @@ pub struct ApiGwPusher {
     store: Arc<dyn Store>,
     concurrency: usize,
     lease: Duration,
+    /// Where the offline transitions of buried connections are announced,
+    /// on a store without a stream (`None`: the stream announces them).
+    queues: Option<Arc<dyn Queues>>,
 }
 
 /// What one post found.
@@ -61,7 +67,15 @@ impl ApiGwPusher {
             store,
             concurrency: concurrency.max(1),
             lease,
+            queues: None,
         }
+    }
+
+    /// This pusher announcing the offline transitions of the connections
+    /// it buries through `queues` (a store without a stream).
+    pub fn announcing_through(mut self, queues: Arc<dyn Queues>) -> Self {
+        self.queues = Some(queues);
+        self
     }
 
     /// A client for `endpoint` from the ambient AWS configuration.
@@ -117,22 +131,22 @@ impl ApiGwPusher {
         Ok(offline)
     }
 
-    /// Posts `data` to every member of the group; returns the dead ones.
-    async fn post_to_group(
+    /// Posts `data` to every member of group shard `shard`; returns the
+    /// dead ones.
+    async fn post_to_members(
         &self,
+        shard: u32,
         data: &Blob,
-        except: Option<&ConnectionId>,
     ) -> Result<Vec<ConnectionId>, PushError> {
         let mut gone = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let page = self
                 .store
-                .group_connections(cursor.as_deref(), PAGE)
+                .group_shard(shard, cursor.as_deref(), PAGE)
                 .await
                 .map_err(PushError::new)?;
-            let members = page.items.into_iter().filter(|id| Some(id) != except);
-            let outcomes: Vec<(ConnectionId, Outcome)> = stream::iter(members)
+            let outcomes: Vec<(ConnectionId, Outcome)> = stream::iter(page.items)
                 .map(|id| async move {
                     let o = self.post(&id, data).await;
                     (id, o)
@@ -152,22 +166,27 @@ impl ApiGwPusher {
             }
         }
     }
+
+    /// Announces the offline transitions burying caused: through the push
+    /// queue on a store without a stream; the store's stream does it
+    /// otherwise.
+    async fn announce(&self, offline: Vec<PresenceEvent>) -> Result<(), PushError> {
+        if let Some(queues) = &self.queues {
+            for e in offline {
+                queues.fan_out(&e, self.store.group_shards()).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl Pusher for ApiGwPusher {
-    async fn broadcast(
-        &self,
-        event: &PresenceEvent,
-        except: Option<&ConnectionId>,
-    ) -> Result<(), PushError> {
-        let mut pending = VecDeque::from([(event.clone(), except.cloned())]);
-        while let Some((event, except)) = pending.pop_front() {
-            let data = Blob::new(event.to_json());
-            let gone = self.post_to_group(&data, except.as_ref()).await?;
-            pending.extend(self.bury(&gone).await?.into_iter().map(|e| (e, None)));
-        }
-        Ok(())
+    async fn post_to_shard(&self, shard: u32, event: &PresenceEvent) -> Result<(), PushError> {
+        let data = Blob::new(event.to_json());
+        let gone = self.post_to_members(shard, &data).await?;
+        let offline = self.bury(&gone).await?;
+        self.announce(offline).await
     }
 
     async fn send(&self, to: &ConnectionId, text: &str) -> Result<bool, PushError> {
@@ -175,9 +194,8 @@ impl Pusher for ApiGwPusher {
             Outcome::Delivered => Ok(true),
             Outcome::Failed => Ok(false),
             Outcome::Gone => {
-                for offline in self.bury(std::slice::from_ref(to)).await? {
-                    self.broadcast(&offline, None).await?;
-                }
+                let offline = self.bury(std::slice::from_ref(to)).await?;
+                self.announce(offline).await?;
                 Ok(false)
             }
         }

@@ -1,9 +1,11 @@
 //! Delivering events to open sockets.
 //!
-//! Handlers decide *what* to announce; a [`Pusher`] decides *how* it reaches
-//! every socket of the `users` group. The local server publishes one message
-//! on its event bus (in-process, or Redis pub/sub between processes); the
-//! cloud posts to each connection through the API Gateway Management API.
+//! A [`Pusher`] reaches sockets: one connection (a reply, a snapshot), a
+//! list of them (close), or every connection of one shard of the `users`
+//! group (the cloud's fan-out, behind its push queue). The local server's
+//! presence events never go through it: each process's feed fans them out
+//! to its own sockets; its pusher carries closes and sends over the control
+//! bus. The cloud posts through the API Gateway Management API.
 //!
 //! * [`recording::RecordingPusher`] — remembers what it was asked (tests).
 //! * [`apigw::ApiGwPusher`] — `PostToConnection` / `DeleteConnection`
@@ -41,14 +43,10 @@ pub enum CloseReason {
 /// Delivers events to the `users` group and closes connections.
 #[async_trait]
 pub trait Pusher: Send + Sync + 'static {
-    /// Sends `event` to every connection in the group but `except` (the
-    /// connection whose arrival or departure this is). Connections found
-    /// dead on the way are the pusher's to clean up.
-    async fn broadcast(
-        &self,
-        event: &PresenceEvent,
-        except: Option<&ConnectionId>,
-    ) -> Result<(), PushError>;
+    /// Sends `event` to every connection of group shard `shard` (see
+    /// [`crate::store::Store::group_shards`]). Connections found dead on the
+    /// way are the pusher's to clean up (their users go offline now).
+    async fn post_to_shard(&self, shard: u32, event: &PresenceEvent) -> Result<(), PushError>;
 
     /// Sends one text message to one connection. `Ok(false)` if that
     /// connection is gone (the pusher unregisters it, announcing its user

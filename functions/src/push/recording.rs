@@ -10,8 +10,8 @@ use crate::domain::{ConnectionId, PresenceEvent};
 /// What a [`RecordingPusher`] was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {
-    /// A broadcast.
-    Broadcast(PresenceEvent),
+    /// An event posted to a group shard.
+    Shard(u32, PresenceEvent),
     /// A message to one connection.
     Send(ConnectionId, String),
     /// A close.
@@ -42,12 +42,8 @@ impl RecordingPusher {
 
 #[async_trait]
 impl Pusher for RecordingPusher {
-    async fn broadcast(
-        &self,
-        event: &PresenceEvent,
-        _except: Option<&ConnectionId>,
-    ) -> Result<(), PushError> {
-        self.record(Pushed::Broadcast(event.clone()));
+    async fn post_to_shard(&self, shard: u32, event: &PresenceEvent) -> Result<(), PushError> {
+        self.record(Pushed::Shard(shard, event.clone()));
         Ok(())
     }
 

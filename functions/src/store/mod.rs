@@ -231,6 +231,16 @@ pub trait Store: Send + Sync + 'static {
     async fn settle_offline(&self, now: Timestamp, limit: usize)
     -> StoreResult<Vec<PresenceEvent>>;
 
+    /// Takes `user` offline (and logs it) if their pending offline is due
+    /// at or before `now` and no connection of theirs came back; `None`
+    /// otherwise (nothing pending, not yet due, back online). The cloud's
+    /// settle function calls it when the grace's delayed message arrives.
+    async fn settle_user(
+        &self,
+        user: &Username,
+        now: Timestamp,
+    ) -> StoreResult<Option<PresenceEvent>>;
+
     /// Takes `user` offline now (and logs it) if they have no connection
     /// left but are still shown online (a pending grace period): log out
     /// is immediate.
@@ -254,6 +264,31 @@ pub trait Store: Send + Sync + 'static {
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<ConnectionId>>;
+
+    /// How many shards the group is spread over (1 unless the backend
+    /// shards it): the cloud's fan-out posts each shard's connections in
+    /// parallel.
+    fn group_shards(&self) -> u32 {
+        1
+    }
+
+    /// The members of group shard `shard` (`0..group_shards()`), `limit` at
+    /// a time, by key; together the shards are [`Store::group_connections`].
+    async fn group_shard(
+        &self,
+        shard: u32,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<ConnectionId>> {
+        if shard == 0 {
+            self.group_connections(cursor, limit).await
+        } else {
+            Ok(Page {
+                items: Vec::new(),
+                next: None,
+            })
+        }
+    }
 
     /// Up to `limit` connections whose lease ended at or before `now`.
     async fn expired_connections(

@@ -8,7 +8,7 @@ use rollcall::config::{Config, StoreChoice};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::{GatewayOptions, serve};
+use super::{EventSources, GatewayOptions, serve};
 use crate::dev_redis::DevRedis;
 
 /// Credentials and region for talking to the stand-in's management API
@@ -80,8 +80,23 @@ pub async fn run() -> ExitCode {
     let (Ok(http_addr), Ok(ws_addr)) = (http.local_addr(), ws.local_addr()) else {
         return ExitCode::from(1);
     };
-    let opts = GatewayOptions::default();
+    let mut opts = GatewayOptions::default();
     configure(&mut config, http_addr, ws_addr, &opts.stage);
+    // The queues live in the emulator the AWS environment names
+    // (`AWS_ENDPOINT_URL`, e.g. moto), as the tables do.
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (push_url, settle_url) = match super::esm::create_queues(&sqs, "rollcall-").await {
+        Ok(urls) => urls,
+        Err(e) => {
+            eprintln!(
+                "rollcall-gateway: cannot create the SQS queues (is AWS_ENDPOINT_URL an emulator?): {e}"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    config.push_queue_url = Some(push_url.clone());
+    config.settle_queue_url = Some(settle_url.clone());
     let mut _dev_redis = None;
     let choice = match &config.store {
         StoreChoice::Auto => match DevRedis::start().await {
@@ -112,13 +127,30 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let ctx = match rollcall::lambda::context_with(config, store, &local_sdk_config()) {
-        Ok(c) => c.with_limiter(limiter),
-        Err(e) => {
-            eprintln!("rollcall-gateway: {e}");
-            return ExitCode::from(1);
-        }
+    opts.sources = Some(EventSources {
+        sqs: sqs.clone(),
+        push_url,
+        settle_url,
+        stream: match &choice {
+            StoreChoice::DynamoDb => {
+                Some(rollcall::store::dynamodb::DynamoStore::from_env(config.tables.clone()).await)
+            }
+            _ => None,
+        },
+        push_pollers: 4,
+    });
+    let announcing = match &choice {
+        StoreChoice::DynamoDb => rollcall::context::Announcing::ByLog,
+        _ => rollcall::context::Announcing::ByQueue,
     };
+    let ctx =
+        match rollcall::lambda::context_with(config, store, &local_sdk_config(), sqs, announcing) {
+            Ok(c) => c.with_limiter(limiter),
+            Err(e) => {
+                eprintln!("rollcall-gateway: {e}");
+                return ExitCode::from(1);
+            }
+        };
     println!(
         "rollcall (Lambda code path) is running: open http://{http_addr}/ — WebSocket API ws://{ws_addr}/{} (Ctrl-C to stop)",
         opts.stage

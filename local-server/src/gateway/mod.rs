@@ -14,17 +14,22 @@
 //!   for ids that are not open — what makes stale-connection clean-up
 //!   testable (moto's version never answers 410).
 //! * Optionally the scheduled sweep, as EventBridge would invoke it.
+//! * The event source mappings ([`esm`]): the presence table's stream
+//!   (the emulator's DynamoDB Streams) into `fanout`, the push and settle
+//!   queues (the emulator's SQS) into `push` and `settle`.
 //! * [`GatewayStats`]: what it did, counted as AWS bills it (invocations per
 //!   function, messages posted, connection time), for cost accounting; and
 //!   [`current_function`], which function the running task serves, so a test
 //!   can attribute each AWS call to the function that made it.
 
 pub mod cli;
+pub mod esm;
 pub mod events;
 mod management;
 mod stats;
 mod websocket;
 
+pub use esm::EventSources;
 use management::{manage, manage_unstaged};
 use stats::FUNCTION;
 pub use stats::{GatewayStats, StatsSnapshot, current_function};
@@ -65,6 +70,9 @@ pub struct GatewayOptions {
     pub lose_disconnects: bool,
     /// Invoke the `sweep` function this often (EventBridge schedule).
     pub sweep_every: Option<Duration>,
+    /// The queues and stream the event source mappings read (the fan-out
+    /// behind `fanout`, `push` and `settle`); `None` runs no fan-out.
+    pub sources: Option<EventSources>,
 }
 
 impl Default for GatewayOptions {
@@ -74,6 +82,7 @@ impl Default for GatewayOptions {
             idle_timeout: Duration::from_secs(600),
             lose_disconnects: false,
             sweep_every: Some(Duration::from_secs(60)),
+            sources: None,
         }
     }
 }
@@ -137,6 +146,9 @@ pub async fn serve_with_stats(
     });
     if let Some(every) = gw.opts.sweep_every {
         tokio::spawn(schedule_sweep(gw.clone(), every, shutdown.clone()));
+    }
+    if let Some(sources) = &gw.opts.sources {
+        esm::start(&gw, sources, &shutdown).await;
     }
     let http_app = Router::new().fallback(http_api).with_state(gw.clone());
     let management = "/{stage}/@connections/{id}";

@@ -18,6 +18,9 @@ pub(super) struct Counters {
     pub(super) ws_default: AtomicU64,
     pub(super) http: AtomicU64,
     pub(super) sweep: AtomicU64,
+    pub(super) fanout: AtomicU64,
+    pub(super) push: AtomicU64,
+    pub(super) settle: AtomicU64,
     pub(super) posts: AtomicU64,
     pub(super) post_bytes: AtomicU64,
     pub(super) posts_gone: AtomicU64,
@@ -42,6 +45,12 @@ pub struct StatsSnapshot {
     pub http: u64,
     /// Scheduled sweeps (`sweep` invocations) the stand-in made.
     pub sweep: u64,
+    /// `fanout` invocations (batches of the presence table's stream).
+    pub fanout: u64,
+    /// `push` invocations (batches of the push queue).
+    pub push: u64,
+    /// `settle` invocations (batches of the settle queue).
+    pub settle: u64,
     /// `PostToConnection` calls delivered to an open connection (messages
     /// to clients).
     pub posts: u64,
@@ -68,6 +77,9 @@ impl StatsSnapshot {
             ws_default: self.ws_default.saturating_sub(earlier.ws_default),
             http: self.http.saturating_sub(earlier.http),
             sweep: self.sweep.saturating_sub(earlier.sweep),
+            fanout: self.fanout.saturating_sub(earlier.fanout),
+            push: self.push.saturating_sub(earlier.push),
+            settle: self.settle.saturating_sub(earlier.settle),
             posts: self.posts.saturating_sub(earlier.posts),
             post_bytes: self.post_bytes.saturating_sub(earlier.post_bytes),
             posts_gone: self.posts_gone.saturating_sub(earlier.posts_gone),
@@ -90,6 +102,9 @@ impl GatewayStats {
             ws_default: get(&c.ws_default),
             http: get(&c.http),
             sweep: get(&c.sweep),
+            fanout: get(&c.fanout),
+            push: get(&c.push),
+            settle: get(&c.settle),
             posts: get(&c.posts),
             post_bytes: get(&c.post_bytes),
             posts_gone: get(&c.posts_gone),
@@ -110,7 +125,8 @@ tokio::task_local! {
 }
 
 /// The function whose invocation the current task is running inside a
-/// stand-in: `ws_connect`, `ws_disconnect`, `ws_default`, `sweep`, or
+/// stand-in: `ws_connect`, `ws_disconnect`, `ws_default`, `sweep`,
+/// `fanout`, `push`, `settle`, or
 /// `http` (any `http_*` function: which one depends on the route); `None`
 /// outside an invocation. SDK interceptors run in the calling task, so a
 /// test's interceptor can tell which function made each call.

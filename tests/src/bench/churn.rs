@@ -57,15 +57,13 @@ pub async fn measure(
 ) -> ChurnMeasurement {
     let prefix = unique_prefix();
     let grace_secs = format!("{}", grace.as_secs_f64());
-    let node = NodeProcess::start(
-        node_exe,
-        &[
-            ("ROLLCALL_STORE", redis_url()),
-            ("ROLLCALL_REDIS_PREFIX", prefix.as_str()),
-            ("ROLLCALL_OFFLINE_GRACE_SECS", grace_secs.as_str()),
-        ],
-    )
-    .await;
+    let mut settings = vec![
+        ("ROLLCALL_STORE", redis_url()),
+        ("ROLLCALL_REDIS_PREFIX", prefix.as_str()),
+        ("ROLLCALL_OFFLINE_GRACE_SECS", grace_secs.as_str()),
+    ];
+    settings.extend(super::NO_RATE_LIMITS);
+    let node = NodeProcess::start(node_exe, &settings).await;
     let watcher = Visitor::new(&node.base);
     watcher.register(&unique_name("watcher")).await;
     let visitors = join_all((0..subjects).map(|_| async {

@@ -34,6 +34,15 @@ use crate::unique_name;
 pub use cli::run;
 pub use observers::{Arrival, Observers};
 
+/// The bench's clients all come from one address: the log-in and sign-up
+/// rate limits would stop them, so its nodes run without.
+pub const NO_RATE_LIMITS: [(&str, &str); 4] = [
+    ("ROLLCALL_LOGIN_RATE_PER_ADDR", "off"),
+    ("ROLLCALL_LOGIN_FAILURES_PER_USER", "off"),
+    ("ROLLCALL_SIGNUP_RATE_PER_ADDR", "off"),
+    ("ROLLCALL_SIGNUP_RATE_PER_USER", "off"),
+];
+
 /// How long one event may take to reach every observer before the bench
 /// gives up.
 const EVENT_DEADLINE: Duration = Duration::from_secs(30);
@@ -121,12 +130,13 @@ pub async fn measure(
         Scenario::Memory => "memory",
         Scenario::Redis | Scenario::RedisTwoNodes => redis_url(),
     };
-    let settings = [
+    let mut settings = vec![
         ("ROLLCALL_STORE", store),
         ("ROLLCALL_REDIS_PREFIX", prefix.as_str()),
         // The offline is timed from the close: no grace period here.
         ("ROLLCALL_OFFLINE_GRACE_SECS", "0"),
     ];
+    settings.extend(NO_RATE_LIMITS);
     let node1 = NodeProcess::start(node_exe, &settings).await;
     let node2 = match scenario {
         Scenario::RedisTwoNodes => Some(NodeProcess::start(node_exe, &settings).await),

@@ -82,14 +82,12 @@ pub async fn measure(
     );
     let tokens = seed(&store, registered, online.max(1)).await;
     let started = Instant::now();
-    let node = NodeProcess::start(
-        node_exe,
-        &[
-            ("ROLLCALL_STORE", redis_url()),
-            ("ROLLCALL_REDIS_PREFIX", prefix.as_str()),
-        ],
-    )
-    .await;
+    let mut settings = vec![
+        ("ROLLCALL_STORE", redis_url()),
+        ("ROLLCALL_REDIS_PREFIX", prefix.as_str()),
+    ];
+    settings.extend(super::NO_RATE_LIMITS);
+    let node = NodeProcess::start(node_exe, &settings).await;
     let start = started.elapsed();
     let loaded_rss_kib = node.rss_kib();
     let url = node.ws_url();

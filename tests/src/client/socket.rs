@@ -36,6 +36,9 @@ pub struct Socket {
     /// The snapshot received on opening: `(name, online)` of every user it
     /// lists (the online ones; everyone else is offline).
     pub snapshot: Vec<(String, bool)>,
+    /// The newest transition number seen per user, as the page keeps it:
+    /// an event at or below it changes nothing and is not news.
+    seen: std::collections::HashMap<String, u64>,
 }
 
 /// How long to wait for an expected event.
@@ -90,6 +93,7 @@ impl Socket {
             incoming,
             commands,
             snapshot: Vec::new(),
+            seen: std::collections::HashMap::new(),
         };
         if cloud_ping.is_some() {
             let _ = s
@@ -101,19 +105,26 @@ impl Socket {
                 let m = s.next_json(EVENT_WAIT).await.expect("a snapshot");
                 if m["type"] == "snapshot" {
                     s.snapshot.extend(users_of(&m));
+                    s.news(&m);
                     if m["more"] != true {
                         return Ok(s);
                     }
                 }
             }
         }
-        let first = s.next_json(EVENT_WAIT).await.expect("a snapshot first");
-        assert_eq!(
-            first["type"], "snapshot",
-            "first message is the snapshot: {first}"
-        );
-        s.snapshot = users_of(&first);
-        Ok(s)
+        // The snapshot first, in one part or more.
+        loop {
+            let part = s.next_json(EVENT_WAIT).await.expect("a snapshot first");
+            assert_eq!(
+                part["type"], "snapshot",
+                "first message is the snapshot: {part}"
+            );
+            s.snapshot.extend(users_of(&part));
+            s.news(&part);
+            if part["more"] != true {
+                return Ok(s);
+            }
+        }
     }
 
     /// The next JSON message within `wait`; `None` on timeout or close.
@@ -125,8 +136,10 @@ impl Socket {
     }
 
     /// Waits for the presence event of `name`, skipping other users' events
-    /// (and failing on another status of `name` first); returns its
-    /// transition number.
+    /// and those the page would ignore (at or below the newest transition
+    /// seen for that user, e.g. a sign-up announcement that arrives late on
+    /// the cloud path), and failing on another status of `name` first;
+    /// returns its transition number.
     pub async fn expect_event(&mut self, name: &str, online: bool) -> u64 {
         let deadline = tokio::time::Instant::now() + EVENT_WAIT;
         loop {
@@ -135,25 +148,52 @@ impl Socket {
                 .next_json(left)
                 .await
                 .unwrap_or_else(|| panic!("no event {name} → {online} within {EVENT_WAIT:?}"));
-            if msg.get("type").is_some() {
+            let Some(seq) = self.news(&msg) else {
                 continue;
-            }
-            assert_eq!(
-                msg.as_object().map(|o| o.len()),
-                Some(3),
-                "the tutorial's two fields and the transition number: {msg}"
-            );
-            let seq = msg["seq"]
-                .as_u64()
-                .unwrap_or_else(|| panic!("a transition number: {msg}"));
+            };
             if msg["username"] == name {
+                if online && seq == 0 {
+                    continue; // a sign-up announcement: never the online event
+                }
                 assert_eq!(msg["is_logged_in"], online, "event for {name}: {msg}");
                 return seq;
             }
         }
     }
 
-    /// Asserts that no presence event about `name` arrives within `wait`.
+    /// The transition number of a presence event that is news (newer than
+    /// any seen for its user), noting it; `None` for anything else.
+    fn news(&mut self, msg: &Value) -> Option<u64> {
+        if msg.get("type").is_some() {
+            if msg["type"] == "snapshot" {
+                for u in msg["users"].as_array().into_iter().flatten() {
+                    if let (Some(n), Some(seq)) = (u["username"].as_str(), u["seq"].as_u64()) {
+                        self.seen.insert(n.to_owned(), seq);
+                    }
+                }
+            }
+            return None;
+        }
+        assert_eq!(
+            msg.as_object().map(|o| o.len()),
+            Some(3),
+            "the tutorial's two fields and the transition number: {msg}"
+        );
+        let seq = msg["seq"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("a transition number: {msg}"));
+        let name = msg["username"].as_str().expect("a name").to_owned();
+        match self.seen.get(&name) {
+            Some(known) if seq <= *known => None,
+            _ => {
+                self.seen.insert(name, seq);
+                Some(seq)
+            }
+        }
+    }
+
+    /// Asserts that no presence event about `name` that is news arrives
+    /// within `wait`.
     pub async fn expect_no_event_for(&mut self, name: &str, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -161,7 +201,9 @@ impl Socket {
             let Some(msg) = self.next_json(left).await else {
                 return;
             };
-            assert_ne!(msg["username"], name, "unexpected event: {msg}");
+            if self.news(&msg).is_some() {
+                assert_ne!(msg["username"], name, "unexpected event: {msg}");
+            }
         }
     }
 

@@ -123,3 +123,56 @@ pub async fn offline_now_ends_a_pending_grace(store: &dyn Store) {
     );
     assert_eq!(store.offline_now(&name("nobody")).await.expect("now"), None);
 }
+
+/// [`Store::settle_user`] takes a user offline once their grace is due, not
+/// before, and not if a connection came back.
+pub async fn settle_user_takes_a_user_offline_once_due(store: &dyn Store) {
+    store.create_user(&user("cy")).await.expect("create");
+    let s = open_session(store, "cy", later(600)).await;
+    let tab = conn(&s, later(60));
+    store.add_connection(&tab).await.expect("add");
+    store
+        .remove_connection(&tab.id, RemoveIf::Always, Offline::After(later(5)))
+        .await
+        .expect("rm");
+    assert_eq!(
+        store
+            .settle_user(&name("cy"), later(4))
+            .await
+            .expect("settle"),
+        None
+    );
+    let off = store
+        .settle_user(&name("cy"), later(5))
+        .await
+        .expect("settle")
+        .expect("due");
+    assert_eq!((off.is_logged_in, off.seq), (false, 2));
+    assert_eq!(
+        store
+            .settle_user(&name("cy"), later(9))
+            .await
+            .expect("settle"),
+        None
+    );
+
+    // Back within the grace: nothing to settle.
+    let tab = conn(&s, later(60));
+    store.add_connection(&tab).await.expect("add");
+    store
+        .remove_connection(&tab.id, RemoveIf::Always, Offline::After(later(20)))
+        .await
+        .expect("rm");
+    store
+        .add_connection(&conn(&s, later(60)))
+        .await
+        .expect("back");
+    assert_eq!(
+        store
+            .settle_user(&name("cy"), later(30))
+            .await
+            .expect("settle"),
+        None
+    );
+    assert!(list_all(store).await[0].is_logged_in);
+}

@@ -87,3 +87,38 @@ pub async fn the_group_is_paged_without_gaps_or_repeats(store: &dyn Store) {
 pub async fn the_backend_answers_a_ping(store: &dyn Store) {
     store.ping().await.expect("ping");
 }
+
+/// The group's shards, each read page by page, together are the group,
+/// each member once.
+pub async fn every_group_shard_together_is_the_group(store: &dyn Store) {
+    let s = open_session(store, "alice", later(600)).await;
+    let mut all: Vec<ConnectionId> = Vec::new();
+    for _ in 0..23 {
+        let c = conn(&s, later(60));
+        store.add_connection(&c).await.expect("add");
+        all.push(c.id);
+    }
+    let shards = store.group_shards();
+    assert!(shards >= 1);
+    let mut seen = Vec::new();
+    for shard in 0..shards {
+        let mut cursor: Option<String> = None;
+        for _ in 0..50 {
+            let page = store
+                .group_shard(shard, cursor.as_deref(), 5)
+                .await
+                .expect("page");
+            assert!(page.items.len() <= 5);
+            seen.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    let beyond = store.group_shard(shards, None, 5).await.expect("page");
+    assert!(beyond.items.is_empty(), "no shard past the last");
+    all.sort();
+    seen.sort();
+    assert_eq!(seen, all);
+}

@@ -116,6 +116,8 @@ pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
     a_connection_back_within_the_grace_announces_nothing(&make().await).await;
     offline_now_ends_a_pending_grace(&make().await).await;
     a_connection_of_an_ended_session_is_refused(&make().await).await;
+    every_group_shard_together_is_the_group(&make().await).await;
+    settle_user_takes_a_user_offline_once_due(&make().await).await;
     let store = make().await;
     concurrent_transitions_alternate_exactly(&[&store, &store]).await;
 }
@@ -148,6 +150,8 @@ macro_rules! conformance_suite {
             a_connection_back_within_the_grace_announces_nothing,
             offline_now_ends_a_pending_grace,
             a_connection_of_an_ended_session_is_refused,
+            every_group_shard_together_is_the_group,
+            settle_user_takes_a_user_offline_once_due,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_transitions_alternate_exactly() {

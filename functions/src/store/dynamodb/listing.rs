@@ -181,6 +181,67 @@ impl DynamoStore {
         Ok(users)
     }
 
+    /// Query `by_group` for one shard from the cursor (the last id of the
+    /// previous page) on.
+    pub(super) async fn shard_page(
+        &self,
+        shard: u32,
+        cursor: Option<&str>,
+        max: usize,
+    ) -> StoreResult<Page<ConnectionId>> {
+        let table = &self.tables.connections;
+        if shard >= GROUP_SHARDS {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let value = shard_value(shard);
+        let after = match cursor {
+            Some(c) => Some(
+                ConnectionId::parse(c).map_err(|_| StoreError::backend(BadCursor(c.to_owned())))?,
+            ),
+            None => None,
+        };
+        let want = max.saturating_add(1);
+        let mut found: Vec<ConnectionId> = Vec::new();
+        let mut start = after.map(|id| {
+            Item::from([
+                (CONN_SHARD.to_owned(), s(&value)),
+                (CONN_ID.to_owned(), s(id.as_str())),
+            ])
+        });
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(table)
+                .index_name(INDEX_BY_GROUP)
+                .key_condition_expression("#shard = :shard")
+                .expression_attribute_names("#shard", CONN_SHARD)
+                .expression_attribute_values(":shard", s(&value))
+                .limit(limit(want - found.len()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("Query", e))?;
+            for item in out.items() {
+                found.push(connection_id(item, CONN_ID, table)?);
+            }
+            start = continue_from(out.last_evaluated_key());
+            if start.is_none() || found.len() >= want {
+                break;
+            }
+        }
+        let next = if found.len() > max {
+            found.truncate(max);
+            found.last().map(|id| id.as_str().to_owned())
+        } else {
+            None
+        };
+        Ok(Page { items: found, next })
+    }
+
     /// Query `by_lease` (`lease_until <= now`) shard after shard, up to `max`.
     pub(super) async fn expired(
         &self,

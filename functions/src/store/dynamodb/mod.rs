@@ -36,6 +36,7 @@ mod leases;
 mod listing;
 mod pending;
 mod presence;
+pub mod records;
 pub mod schema;
 #[cfg(feature = "dynamodb-log")]
 pub mod stream;
@@ -178,6 +179,14 @@ impl Store for DynamoStore {
         self.settle(now, limit).await
     }
 
+    async fn settle_user(
+        &self,
+        user: &Username,
+        now: Timestamp,
+    ) -> StoreResult<Option<PresenceEvent>> {
+        self.take_offline(user, Some(now)).await
+    }
+
     async fn offline_now(&self, user: &Username) -> StoreResult<Option<PresenceEvent>> {
         self.take_offline(user, None).await
     }
@@ -200,6 +209,19 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> StoreResult<Page<ConnectionId>> {
         self.group_page(cursor, limit).await
+    }
+
+    fn group_shards(&self) -> u32 {
+        schema::GROUP_SHARDS
+    }
+
+    async fn group_shard(
+        &self,
+        shard: u32,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<ConnectionId>> {
+        self.shard_page(shard, cursor, limit).await
     }
 
     async fn expired_connections(

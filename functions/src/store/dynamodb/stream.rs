@@ -1,11 +1,10 @@
 //! The event log on DynamoDB: the presence table's stream (new and old
 //! images), read through DynamoDB Streams (feature `dynamodb-log`).
 //!
-//! A record whose `seq` grew is a presence transition; one where `dir`
-//! appeared is a sign-up; anything else (a second tab counted, a grace
-//! period started) is no entry. [`log_event`] turns a record into an entry
-//! and is shared with whatever reads the stream another way (a Lambda
-//! event source mapping hands the same images over).
+//! Records are turned into the records of a Lambda DynamoDB event — the
+//! shape an event source mapping hands the `fanout` function — and log
+//! entries are read off those ([`super::records`]), so the local server's
+//! reader and the cloud's function read the stream the same way.
 //!
 //! A cursor is the JSON of every shard being followed with its next
 //! iterator and the last sequence number read (to make a new iterator if
@@ -24,49 +23,70 @@ use serde::{Deserialize, Serialize};
 
 use super::DynamoStore;
 use super::attrs::sdk;
-use super::schema::{PRESENCE_CREATED_AT, PRESENCE_DIR, PRESENCE_NAME, PRESENCE_SEQ};
-use crate::domain::{LogEvent, PresenceEvent, Timestamp, Username};
+use super::records::stream_entries;
 use crate::store::{LogCursor, LogRead, StoreError, StoreResult};
+use serde_json::{Map, Value, json};
 
 /// How often an idle reader asks again (DynamoDB allows 5 reads a second
 /// per shard).
 const POLL: Duration = Duration::from_millis(250);
 
-/// The log entry a stream record of the presence table stands for, from
-/// the attributes of its new and old images (`get(image, name)` gives an
-/// attribute as a string, numbers included).
-pub fn log_event<'a>(
-    new: impl Fn(&str) -> Option<&'a str>,
-    old: impl Fn(&str) -> Option<&'a str>,
-) -> Option<LogEvent> {
-    let username = Username::parse(new(PRESENCE_NAME).or_else(|| old(PRESENCE_NAME))?).ok()?;
-    let number = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok());
-    let (seq, was) = (
-        number(new(PRESENCE_SEQ)).unwrap_or(0),
-        number(old(PRESENCE_SEQ)).unwrap_or(0),
-    );
-    if seq > was {
-        return Some(LogEvent::Presence(PresenceEvent {
-            username,
-            is_logged_in: seq % 2 == 1,
-            seq,
-        }));
+/// An attribute as Lambda's event JSON writes it (`{"S": …}`, `{"N": …}`…).
+fn attribute_json(v: &AttributeValue) -> Value {
+    match v {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(_) => json!({ "NULL": true }),
+        AttributeValue::Ss(v) => json!({ "SS": v }),
+        AttributeValue::Ns(v) => json!({ "NS": v }),
+        AttributeValue::L(v) => json!({ "L": v.iter().map(attribute_json).collect::<Vec<_>>() }),
+        AttributeValue::M(m) => json!({ "M": image_json(m) }),
+        _ => Value::Null,
     }
-    if new(PRESENCE_DIR).is_some() && old(PRESENCE_DIR).is_none() {
-        return Some(LogEvent::Joined {
-            username,
-            created_at: Timestamp::from_millis(number(new(PRESENCE_CREATED_AT)).unwrap_or(0)),
-        });
-    }
-    None
 }
 
-/// The string or number in an attribute.
-fn text(v: &AttributeValue) -> Option<&str> {
-    match v {
-        AttributeValue::S(s) | AttributeValue::N(s) => Some(s),
-        _ => None,
+fn image_json(item: &HashMap<String, AttributeValue>) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attribute_json(v)))
+            .collect::<Map<String, Value>>(),
+    )
+}
+
+/// A stream record as the record of a Lambda DynamoDB event.
+fn lambda_record(r: &aws_sdk_dynamodbstreams::types::Record, arn: &str) -> Value {
+    let mut change = Map::new();
+    if let Some(d) = r.dynamodb() {
+        if let Some(t) = d.approximate_creation_date_time() {
+            change.insert("ApproximateCreationDateTime".into(), json!(t.secs()));
+        }
+        for (name, image) in [
+            ("Keys", d.keys()),
+            ("NewImage", d.new_image()),
+            ("OldImage", d.old_image()),
+        ] {
+            if let Some(i) = image {
+                change.insert(name.into(), image_json(i));
+            }
+        }
+        if let Some(seq) = d.sequence_number() {
+            change.insert("SequenceNumber".into(), json!(seq));
+        }
+        if let Some(n) = d.size_bytes() {
+            change.insert("SizeBytes".into(), json!(n));
+        }
+        change.insert("StreamViewType".into(), json!("NEW_AND_OLD_IMAGES"));
     }
+    json!({
+        "eventID": r.event_id(),
+        "eventName": r.event_name().map(|n| n.as_str()),
+        "eventVersion": r.event_version().unwrap_or("1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": r.aws_region().unwrap_or("us-east-1"),
+        "dynamodb": Value::Object(change),
+        "eventSourceARN": arn,
+    })
 }
 
 /// Where a reader is in one shard.
@@ -176,6 +196,30 @@ impl DynamoStore {
         Ok(Position { arn, shards }.cursor())
     }
 
+    /// The stream's records after `after` that are there now (one read of
+    /// each shard, at most `max` each), as a Lambda DynamoDB event's
+    /// `Records`, and the cursor after them; `None` if the cursor is lost (a
+    /// gap). What an event source mapping hands the `fanout` function.
+    pub async fn stream_records(
+        &self,
+        after: &LogCursor,
+        max: usize,
+    ) -> StoreResult<Option<(Vec<Value>, LogCursor)>> {
+        let Some(mut pos) = Position::parse(after) else {
+            return Ok(None);
+        };
+        match self.read_once(&mut pos, max.clamp(1, 1000)).await {
+            Ok(records) => Ok(Some((records, pos.cursor()))),
+            Err(Lost::Gap) => Ok(None),
+            Err(Lost::Failed(e)) => Err(e),
+        }
+    }
+
+    /// A cursor at the end of the presence table's stream, now.
+    pub async fn stream_position(&self) -> StoreResult<LogCursor> {
+        self.stream_end().await
+    }
+
     /// Entries after `after`, polling until `wait` is up if there are none.
     pub(super) async fn stream_read(
         &self,
@@ -192,7 +236,9 @@ impl DynamoStore {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match self.read_once(&mut pos, max.clamp(1, 1000)).await {
-                Ok(events) if !events.is_empty() => {
+                Ok(records) if !records.is_empty() => {
+                    let event = json!({ "Records": records });
+                    let events = stream_entries(&event).into_iter().map(|(_, e)| e).collect();
                     return Ok(LogRead::Entries {
                         events,
                         cursor: pos.cursor(),
@@ -212,11 +258,11 @@ impl DynamoStore {
         }
     }
 
-    /// One read of every followed shard; ended shards hand over to their
-    /// children.
-    async fn read_once(&self, pos: &mut Position, max: usize) -> Result<Vec<LogEvent>, Lost> {
+    /// One read of every followed shard, as the records of a Lambda
+    /// DynamoDB event; ended shards hand over to their children.
+    async fn read_once(&self, pos: &mut Position, max: usize) -> Result<Vec<Value>, Lost> {
         let streams = self.streams()?;
-        let mut events = Vec::new();
+        let mut records = Vec::new();
         let mut ended = Vec::new();
         for shard in &mut pos.shards {
             let it = match shard.it.take() {
@@ -247,14 +293,10 @@ impl DynamoStore {
                 }
             };
             for record in out.records() {
-                let Some(r) = record.dynamodb() else { continue };
-                if let Some(seq) = r.sequence_number() {
+                if let Some(seq) = record.dynamodb().and_then(|r| r.sequence_number()) {
                     shard.seq = Some(seq.to_owned());
                 }
-                let (new, old) = (r.new_image(), r.old_image());
-                let get_new = |name: &str| new.and_then(|i| i.get(name)).and_then(text);
-                let get_old = |name: &str| old.and_then(|i| i.get(name)).and_then(text);
-                events.extend(log_event(get_new, get_old));
+                records.push(lambda_record(record, &pos.arn));
             }
             match out.next_shard_iterator() {
                 Some(next) => shard.it = Some(next.to_owned()),
@@ -264,7 +306,7 @@ impl DynamoStore {
         if !ended.is_empty() {
             self.hand_over(pos, &ended).await?;
         }
-        Ok(events)
+        Ok(records)
     }
 
     /// An iterator after the shard's last record read, or from its start.
@@ -325,51 +367,5 @@ impl DynamoStore {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn image<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> + Copy {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
-    }
-
-    #[test]
-    fn records_become_log_entries_or_nothing() {
-        let none = image(&[]);
-        let joined = image(&[("username", "amy"), ("dir", "users"), ("created_at", "7")]);
-        assert_eq!(
-            log_event(joined, none),
-            Some(LogEvent::Joined {
-                username: Username::parse("amy").unwrap(),
-                created_at: Timestamp::from_millis(7),
-            })
-        );
-        let before = image(&[
-            ("username", "amy"),
-            ("dir", "users"),
-            ("seq", "2"),
-            ("conns", "0"),
-        ]);
-        let after = image(&[
-            ("username", "amy"),
-            ("dir", "users"),
-            ("seq", "3"),
-            ("conns", "1"),
-        ]);
-        let Some(LogEvent::Presence(e)) = log_event(after, before) else {
-            panic!("a transition")
-        };
-        assert!(e.is_logged_in && e.seq == 3);
-        let second_tab = image(&[
-            ("username", "amy"),
-            ("dir", "users"),
-            ("seq", "3"),
-            ("conns", "2"),
-        ]);
-        assert_eq!(log_event(second_tab, after), None);
-        assert_eq!(log_event(none, none), None);
     }
 }

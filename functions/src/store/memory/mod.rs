@@ -326,6 +326,21 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn settle_user(
+        &self,
+        user: &Username,
+        now: Timestamp,
+    ) -> StoreResult<Option<PresenceEvent>> {
+        Ok(self.change(|s| {
+            let due = *s.pending_of.get(user)?;
+            if due > now {
+                return None;
+            }
+            s.cancel_pending(user);
+            (s.connections(user) == 0 && s.seq(user) % 2 == 1).then(|| s.transition(user))
+        }))
+    }
+
     async fn offline_now(&self, user: &Username) -> StoreResult<Option<PresenceEvent>> {
         Ok(self.change(|s| {
             if s.connections(user) > 0 || s.seq(user) % 2 == 0 {

@@ -95,6 +95,21 @@ impl RedisStore {
             .collect())
     }
 
+    pub(super) async fn settle_one(
+        &self,
+        user: &Username,
+        now: Timestamp,
+    ) -> StoreResult<Option<PresenceEvent>> {
+        let seq: u64 = self
+            .invocation(&self.scripts.settle_user)
+            .arg(user.as_str())
+            .arg(now.as_millis())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok((seq > 0).then(|| event(user.clone(), seq)))
+    }
+
     pub(super) async fn take_offline(&self, user: &Username) -> StoreResult<Option<PresenceEvent>> {
         let seq: u64 = self
             .invocation(&self.scripts.offline_now)

@@ -69,6 +69,7 @@ struct Scripts {
     add_connection: Script,
     remove_connection: Script,
     settle_offline: Script,
+    settle_user: Script,
     offline_now: Script,
     online_users: Script,
     list_users: Script,
@@ -84,6 +85,7 @@ fn scripts() -> &'static Scripts {
         add_connection: with_prelude(include_str!("add_connection.lua")),
         remove_connection: with_prelude(include_str!("remove_connection.lua")),
         settle_offline: with_prelude(include_str!("settle_offline.lua")),
+        settle_user: with_prelude(include_str!("settle_user.lua")),
         offline_now: with_prelude(include_str!("offline_now.lua")),
         online_users: with_prelude(include_str!("online_users.lua")),
         list_users: with_prelude(include_str!("list_users.lua")),
@@ -314,6 +316,14 @@ impl Store for RedisStore {
         limit: usize,
     ) -> StoreResult<Vec<PresenceEvent>> {
         self.settle(now, limit).await
+    }
+
+    async fn settle_user(
+        &self,
+        user: &Username,
+        now: Timestamp,
+    ) -> StoreResult<Option<PresenceEvent>> {
+        self.settle_one(user, now).await
     }
 
     async fn offline_now(&self, user: &Username) -> StoreResult<Option<PresenceEvent>> {

@@ -14,12 +14,14 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, LambdaEvent, Request, RequestExt, Response};
 
 use crate::config::{Config, StoreChoice};
-use crate::context::AppContext;
+use crate::context::{Announcing, AppContext};
 use crate::domain::ClientAddr;
 use crate::domain::{ConnectionId, Timestamp};
 use crate::handlers::{self, respond::Format, ws};
 use crate::push::CloseReason;
 use crate::push::apigw::ApiGwPusher;
+use crate::queue::Queues;
+use crate::queue::sqs::SqsQueues;
 use crate::store::Store;
 use crate::store::dynamodb::DynamoStore;
 
@@ -43,28 +45,47 @@ pub async fn context_from_env() -> Result<AppContext, Error> {
         other => other.clone(),
     };
     let limiter = crate::limits::open(&choice, &config).await?;
-    Ok(context_with(config, store, &sdk)?.with_limiter(limiter))
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let announcing = match choice {
+        StoreChoice::DynamoDb => Announcing::ByLog,
+        _ => Announcing::ByQueue,
+    };
+    Ok(context_with(config, store, &sdk, sqs, announcing)?.with_limiter(limiter))
 }
 
 /// The context for `config` over `store`, pushing through the endpoint in
-/// `config.apigw_endpoint` with credentials from `sdk`.
+/// `config.apigw_endpoint` and queueing to `config.push_queue_url` and
+/// `config.settle_queue_url` through `sqs`, with credentials from `sdk`.
+/// `announcing`: [`Announcing::ByLog`] on DynamoDB, whose presence table's
+/// stream feeds the `fanout` function; [`Announcing::ByQueue`] on Redis,
+/// whose log no AWS service reads, so handlers queue their events.
 pub fn context_with(
     config: Config,
     store: Arc<dyn Store>,
     sdk: &aws_config::SdkConfig,
+    sqs: aws_sdk_sqs::Client,
+    announcing: Announcing,
 ) -> Result<AppContext, Error> {
     let endpoint = config
         .apigw_endpoint
         .clone()
         .ok_or("ROLLCALL_APIGW_ENDPOINT must name the WebSocket API's management endpoint")?;
+    let (Some(push_url), Some(settle_url)) = (
+        config.push_queue_url.clone(),
+        config.settle_queue_url.clone(),
+    ) else {
+        return Err(
+            "ROLLCALL_PUSH_QUEUE_URL and ROLLCALL_SETTLE_QUEUE_URL must name the queues".into(),
+        );
+    };
+    let queues: Arc<dyn Queues> = Arc::new(SqsQueues::new(sqs, push_url, settle_url));
     let client = ApiGwPusher::client_for(sdk, &endpoint);
-    let pusher = Arc::new(ApiGwPusher::new(
-        client,
-        store.clone(),
-        config.push_concurrency,
-        config.lease,
-    ));
-    Ok(AppContext::new(store, pusher, config))
+    let pusher = ApiGwPusher::new(client, store.clone(), config.push_concurrency, config.lease);
+    let pusher = match announcing {
+        Announcing::ByQueue => pusher.announcing_through(queues.clone()),
+        Announcing::ByLog => pusher,
+    };
+    Ok(AppContext::new(store, Arc::new(pusher), config).with_queues(queues, announcing))
 }
 
 /// JSON logs (honouring `AWS_LAMBDA_LOG_FORMAT`/`AWS_LAMBDA_LOG_LEVEL`).
@@ -181,7 +202,8 @@ pub async fn ws_default(ctx: &AppContext, req: Request) -> Result<Response<Body>
     Ok(status(http::StatusCode::OK))
 }
 
-/// The scheduled sweep (EventBridge): removes expired connections.
+/// The scheduled sweep (EventBridge): settles grace periods whose message
+/// was lost, removes expired connections.
 pub async fn sweep(
     ctx: &AppContext,
     _event: LambdaEvent<serde_json::Value>,
@@ -193,3 +215,6 @@ pub async fn sweep(
         "failed": swept.failed,
     }))
 }
+
+mod queues;
+pub use queues::{fanout, push, settle};
