@@ -2,6 +2,7 @@
 
 mod bench;
 mod browser;
+mod cloud;
 mod conformance;
 mod costs;
 mod gateway;

@@ -256,6 +256,7 @@ async fn poll_stream(
         let read = store.stream_records(&position, STREAM_BATCH).await;
         match read {
             Ok(Some((records, next))) => {
+                tracing::debug!(records = records.len(), "stream read");
                 pending.extend(records);
                 cursor = Some(next);
             }
@@ -278,6 +279,7 @@ async fn poll_stream(
             .scope("fanout", rollcall::lambda::fanout(&gw.ctx, event))
             .await;
         gw.stats.count(|c| &c.fanout, 1);
+        tracing::debug!(records = batch.len(), response = ?response.as_ref().ok(), "fanout");
         let failed = match response {
             Ok(r) => failures(&r).into_iter().next(),
             Err(e) => {

@@ -156,8 +156,8 @@ impl DynamoStore {
             })
     }
 
-    /// A cursor at the end of the stream now: every open shard from its
-    /// latest record on.
+    /// A cursor at the end of the stream now: every open shard after its
+    /// last record (read through once).
     pub(super) async fn stream_end(&self) -> StoreResult<LogCursor> {
         let streams = self.streams()?;
         let arn = self.stream_arn().await?;
@@ -179,19 +179,46 @@ impl DynamoStore {
             let Some(id) = shard.shard_id().filter(|_| open) else {
                 continue;
             };
-            let it = streams
-                .get_shard_iterator()
-                .stream_arn(&arn)
-                .shard_id(id)
-                .shard_iterator_type(ShardIteratorType::Latest)
-                .send()
-                .await
-                .map_err(|e| sdk("GetShardIterator", e))?;
-            shards.push(ShardPosition {
+            // The shard's last record so far, read from its start: a
+            // position named by sequence number (not a LATEST iterator) can
+            // always be anchored again (see `read_once`).
+            let mut shard = ShardPosition {
                 id: id.to_owned(),
-                it: it.shard_iterator().map(str::to_owned),
+                it: None,
                 seq: None,
-            });
+            };
+            loop {
+                let it = match shard.it.take() {
+                    Some(it) => it,
+                    None => self.iterator(&arn, &shard).await.map_err(|l| match l {
+                        Lost::Failed(e) => e,
+                        Lost::Gap => {
+                            super::attrs::corrupt(&self.tables.presence, "stream shard vanished")
+                        }
+                    })?,
+                };
+                let out = streams
+                    .get_records()
+                    .shard_iterator(&it)
+                    .limit(1000)
+                    .send()
+                    .await
+                    .map_err(|e| sdk("GetRecords", e))?;
+                if let Some(seq) = out
+                    .records()
+                    .last()
+                    .and_then(|r| r.dynamodb())
+                    .and_then(|d| d.sequence_number())
+                {
+                    shard.seq = Some(seq.to_owned());
+                }
+                let caught_up = out.records().is_empty();
+                shard.it = out.next_shard_iterator().map(str::to_owned);
+                if caught_up || shard.it.is_none() {
+                    break;
+                }
+            }
+            shards.push(shard);
         }
         Ok(Position { arn, shards }.cursor())
     }
@@ -299,6 +326,12 @@ impl DynamoStore {
                 records.push(lambda_record(record, &pos.arn));
             }
             match out.next_shard_iterator() {
+                // Nothing new: anchor again by sequence number next time.
+                // moto replaces a table's stream shard when it rolls back a
+                // cancelled transaction, which strands its iterators; a
+                // reader that re-anchors when idle is immune (on DynamoDB it
+                // costs one GetShardIterator per idle read).
+                Some(_) if out.records().is_empty() => shard.it = None,
                 Some(next) => shard.it = Some(next.to_owned()),
                 None => ended.push(shard.id.clone()),
             }
