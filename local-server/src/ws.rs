@@ -128,20 +128,24 @@ async fn run(state: AppState, who: Authenticated, socket: WebSocket, since: Opti
         while let Some(msg) = stream.next().await {
             heard.store(millis(started.elapsed()), Ordering::Relaxed);
             match msg {
-                Ok(Message::Text(text)) => match shared::default(ctx, &id, text.as_str()).await {
-                    Ok(Reply::Nothing) => {}
-                    Ok(Reply::Send(m)) => {
-                        let _ = replies.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
+                Ok(Message::Text(text)) => {
+                    match shared::default(ctx, &id, text.as_str(), shared::Lease::KeptByServer)
+                        .await
+                    {
+                        Ok(Reply::Nothing) => {}
+                        Ok(Reply::Send(m)) => {
+                            let _ = replies.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
+                        }
+                        Ok(Reply::Snapshot { since }) => {
+                            state.feed.snapshot_to(&replies);
+                            queue_joined(&state, &replies, since).await;
+                        }
+                        Ok(Reply::Close) => return Some(close::EXPIRED),
+                        Err(e) => {
+                            tracing::warn!(conn = %id, error = %e, "client message failed");
+                        }
                     }
-                    Ok(Reply::Snapshot { since }) => {
-                        state.feed.snapshot_to(&replies);
-                        queue_joined(&state, &replies, since).await;
-                    }
-                    Ok(Reply::Close) => return Some(close::EXPIRED),
-                    Err(e) => {
-                        tracing::warn!(conn = %id, error = %e, "client message failed");
-                    }
-                },
+                }
                 Ok(Message::Close(_)) => return None,
                 Ok(_) => {} // binary is ignored; pings are answered by the library
                 Err(e) => {

@@ -361,17 +361,17 @@ impl Config {
             "ROLLCALL_HTTP_HEADER_TIMEOUT_SECS",
             self.http_header_timeout,
         )?;
-        // On the cloud path only the page's ping renews a connection's
-        // lease. With lease ≥ 2 × ping one lost or late ping (a busy tab, a
-        // retried Lambda) still leaves a renewal before the lease ends. The
-        // local server renews every lease/3 by itself, which this also
-        // covers.
-        if self.lease < self.client_ping_interval * 2 {
+        // On the cloud path only the page's pings renew a connection's
+        // lease, and only every other one does (`handlers::ws::renewal_due`):
+        // renewals can be up to three ping periods apart. The local server
+        // renews every lease/3 by itself, which this also covers.
+        if self.lease < self.client_ping_interval * 3 {
             return Err(ConfigError {
                 var: "ROLLCALL_LEASE_SECS",
                 message: format!(
-                    "must be at least twice ROLLCALL_CLIENT_PING_SECS (the page's ping renews \
-                     the lease): ROLLCALL_LEASE_SECS is {}s, ROLLCALL_CLIENT_PING_SECS {}s",
+                    "must be at least three times ROLLCALL_CLIENT_PING_SECS (every other ping of \
+                     the page renews the lease): ROLLCALL_LEASE_SECS is {}s, \
+                     ROLLCALL_CLIENT_PING_SECS {}s",
                     self.lease.as_secs_f64(),
                     self.client_ping_interval.as_secs_f64()
                 ),

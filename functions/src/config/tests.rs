@@ -60,30 +60,30 @@ fn fractional_seconds_are_accepted_for_fast_tests() {
     let c = with(&[
         ("ROLLCALL_WS_PING_SECS", "0.25"),
         ("ROLLCALL_CLIENT_PING_SECS", "0.5"),
-        ("ROLLCALL_LEASE_SECS", "1"),
+        ("ROLLCALL_LEASE_SECS", "1.5"),
     ])
     .unwrap();
     assert_eq!(c.ws_ping_interval, Duration::from_millis(250));
 }
 
 #[test]
-fn a_lease_shorter_than_two_client_pings_is_refused_naming_both_variables() {
+fn a_lease_shorter_than_three_client_pings_is_refused_naming_both_variables() {
     let e = with(&[
         ("ROLLCALL_CLIENT_PING_SECS", "30"),
-        ("ROLLCALL_LEASE_SECS", "45"),
+        ("ROLLCALL_LEASE_SECS", "75"),
     ])
     .unwrap_err();
     assert_eq!(e.var, "ROLLCALL_LEASE_SECS");
     assert!(e.message.contains("ROLLCALL_CLIENT_PING_SECS"), "{e}");
     assert!(
-        e.message.contains("45s") && e.message.contains("30s"),
+        e.message.contains("75s") && e.message.contains("30s"),
         "{e}"
     );
-    // The server ping no longer matters; exactly twice the client ping is fine.
+    // The server ping no longer matters; exactly three client pings is fine.
     with(&[
         ("ROLLCALL_WS_PING_SECS", "100"),
         ("ROLLCALL_CLIENT_PING_SECS", "30"),
-        ("ROLLCALL_LEASE_SECS", "60"),
+        ("ROLLCALL_LEASE_SECS", "90"),
     ])
     .unwrap();
 }

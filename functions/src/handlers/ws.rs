@@ -160,18 +160,58 @@ pub enum Reply {
     Close,
 }
 
+/// Who keeps a connection's lease alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// The server process renews all its sockets' leases in one batch (the
+    /// local server): a ping renews nothing.
+    KeptByServer,
+    /// Only the client's pings renew it (API Gateway). The connection
+    /// opened at `connected_at`.
+    KeptByPings {
+        /// When the connection opened.
+        connected_at: Timestamp,
+    },
+}
+
+/// Whether a ping at `now` renews the lease of a connection opened at
+/// `connected_at` whose client pings every `ping`: one ping in each window
+/// of two ping periods since it opened — every other ping, half the writes.
+/// The longest gap between renewals is under three ping periods (a late
+/// ping can miss its window), so the lease must be at least that long
+/// (`Config` checks it).
+pub fn renewal_due(now: Timestamp, connected_at: Timestamp, ping: std::time::Duration) -> bool {
+    let p = u64::try_from(ping.as_millis()).unwrap_or(u64::MAX).max(1);
+    let elapsed = now.as_millis().saturating_sub(connected_at.as_millis());
+    elapsed % p.saturating_mul(2) < p
+}
+
 /// Handles one client text message (`$default`).
 #[tracing::instrument(skip_all, fields(conn = %id))]
-pub async fn default(ctx: &AppContext, id: &ConnectionId, text: &str) -> Result<Reply, AppError> {
+pub async fn default(
+    ctx: &AppContext,
+    id: &ConnectionId,
+    text: &str,
+    lease: Lease,
+) -> Result<Reply, AppError> {
     if text.len() > MAX_CLIENT_MESSAGE_BYTES {
         return Ok(Reply::Close);
     }
     match ClientMessage::parse(text) {
         Some(ClientMessage::Ping) => {
-            let until = Timestamp::now().plus(ctx.config.lease);
+            let now = Timestamp::now();
+            let renew = match lease {
+                Lease::KeptByServer => false,
+                Lease::KeptByPings { connected_at } => {
+                    renewal_due(now, connected_at, ctx.config.client_ping_interval)
+                }
+            };
+            if !renew {
+                return Ok(Reply::Send(ServerMessage::Pong));
+            }
             let missing = ctx
                 .store
-                .renew_leases(std::slice::from_ref(id), until)
+                .renew_leases(std::slice::from_ref(id), now.plus(ctx.config.lease))
                 .await?;
             Ok(if missing.is_empty() {
                 Reply::Send(ServerMessage::Pong)
@@ -253,6 +293,29 @@ mod tests {
         assert_eq!(seen, users, "every user once, in order");
         let one = split_snapshot(true, 7, Vec::new());
         assert_eq!(one.len(), 1, "an empty snapshot is one message");
+    }
+
+    #[test]
+    fn every_other_ping_renews_and_renewals_are_never_three_periods_apart() {
+        let ping = std::time::Duration::from_secs(30);
+        let opened = Timestamp::from_millis(1_000_000);
+        let at = |ms: u64| Timestamp::from_millis(1_000_000 + ms);
+        // Pings every 30 s, a little late each time.
+        let renewing: Vec<u64> = (1..=12u64)
+            .map(|k| k * 30_000 + 700)
+            .filter(|ms| renewal_due(at(*ms), opened, ping))
+            .collect();
+        assert_eq!(renewing.len(), 6, "{renewing:?}");
+        let mut last = 0;
+        for r in renewing {
+            assert!(r - last < 90_000, "gap {} ms", r - last);
+            last = r;
+        }
+        // A ping late by almost a period can skip one window: still < 3P.
+        assert!(renewal_due(at(60_000), opened, ping));
+        assert!(renewal_due(at(89_999), opened, ping));
+        assert!(!renewal_due(at(90_000), opened, ping));
+        assert!(renewal_due(at(120_000), opened, ping));
     }
 
     #[test]

@@ -181,7 +181,14 @@ pub async fn ws_default(ctx: &AppContext, req: Request) -> Result<Response<Body>
         Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     };
-    match ws::default(ctx, &id, &text).await? {
+    let connected_at = match req.request_context() {
+        RequestContext::WebSocket(rc) => u64::try_from(rc.connected_at).unwrap_or(0),
+        _ => 0,
+    };
+    let lease = ws::Lease::KeptByPings {
+        connected_at: Timestamp::from_millis(connected_at),
+    };
+    match ws::default(ctx, &id, &text, lease).await? {
         ws::Reply::Nothing => {}
         ws::Reply::Send(m) => {
             ctx.pusher.send(&id, &m.to_json()).await?;
