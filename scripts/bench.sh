@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# The README's benchmark: fan-out latency to 1,000 and 10,000 observer
-# sockets and idle memory per socket, on release builds of the local server
-# (memory store; Redis; two nodes on one Redis). Prints a Markdown table.
-# Arguments go to rollcall-bench, e.g. --observers 1000 --rounds 50
-# --scenarios memory,redis,redis-2-nodes.
+# The README's benchmarks, on release builds: fan-out to 1,000 and 10,000
+# observer sockets (memory store; Redis; two nodes on one Redis), the user
+# base (1,000 / 10,000 / 100,000 registered users), churn within the grace
+# period, and the cloud path (the Lambda functions behind the API Gateway
+# stand-in, with moto). Prints Markdown tables. With arguments, runs only
+# that one: e.g. `bash scripts/bench.sh users --registered 1000,100000`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-setup_system redis-server:redis-server gcc:gcc pkg-config:pkg-config
+setup_system redis-server:redis-server gcc:gcc pkg-config:pkg-config python3:python3
 setup_rust
-# Each observer holds a descriptor in the bench and one in the server.
+if [ ! -x .venv/bin/moto_server ]; then
+  python3 -m venv .venv && .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.2,<6'
+fi
+export ROLLCALL_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+# Each socket holds a descriptor in the bench and one in the server.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 cargo build --release --locked -p rollcall-tests --bin rollcall-node --bin rollcall-bench
-exec "${CARGO_TARGET_DIR:-target}/release/rollcall-bench" "$@"
+bench="${CARGO_TARGET_DIR:-target}/release/rollcall-bench"
+if [ $# -gt 0 ]; then exec "$bench" "$@"; fi
+"$bench" fanout
+"$bench" users
+"$bench" churn
+"$bench" cloud

@@ -59,3 +59,19 @@ async fn the_churn_benchmark_counts_no_event_within_the_grace() {
         "3 subjects × 2 blips × 2: {without:?}"
     );
 }
+
+/// The cloud-path bench runs at a small size on both stores: every watcher
+/// gets each event, and the snapshot lists every online user in messages
+/// under API Gateway's 32 KB frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_benchmark_runs_at_a_small_size() {
+    use rollcall_tests::bench::cloud::{CloudStore, measure, table};
+    let mut rows = Vec::new();
+    for store in [CloudStore::DynamoDb, CloudStore::Redis] {
+        let m = measure(store, 3, 2, 40).await;
+        assert_eq!(m.snapshot.0, 40 + 1, "the seeded users and the watcher: {m:?}");
+        assert!(m.snapshot.2 <= 32 * 1024, "{m:?}");
+        rows.push(m);
+    }
+    assert_eq!(table(&rows).lines().count(), 4);
+}

@@ -1,16 +1,19 @@
 //! `rollcall-bench [fanout] [--observers 1000,10000] [--rounds 20] [--scenarios memory,redis,redis-2-nodes]`
 //! `rollcall-bench users [--registered 1000,10000,100000] [--online 1000] [--burst 200] [--connects 5000]`
 //! `rollcall-bench churn [--grace 5] [--observers 100] [--subjects 20] [--rounds 10] [--gap-ms 500]`
+//! `rollcall-bench cloud [--watchers 10,1000] [--rounds 20] [--online 5000] [--stores dynamodb,redis]`
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{Scenario, churn, measure, table, users};
+use super::cloud::CloudStore;
+use super::{Scenario, churn, cloud, measure, table, users};
 
 const USAGE: &str = "usage: rollcall-bench [fanout] [--observers N,N..] [--rounds N] [--scenarios memory,redis,redis-2-nodes]
        rollcall-bench users [--registered N,N..] [--online N] [--burst N] [--connects N]
-       rollcall-bench churn [--grace S] [--observers N] [--subjects N] [--rounds N] [--gap-ms N]";
+       rollcall-bench churn [--grace S] [--observers N] [--subjects N] [--rounds N] [--gap-ms N]
+       rollcall-bench cloud [--watchers N,N..] [--rounds N] [--online N] [--stores dynamodb,redis]";
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +36,12 @@ enum Command {
         rounds: usize,
         gap_ms: usize,
     },
+    Cloud {
+        watchers: Vec<usize>,
+        rounds: usize,
+        online: usize,
+        stores: Vec<CloudStore>,
+    },
 }
 
 fn numbers(flag: &str, s: &str) -> Result<Vec<usize>, String> {
@@ -48,7 +57,7 @@ fn number(flag: &str, s: &str) -> Result<usize, String> {
 
 fn parse(args: &[String]) -> Result<Command, String> {
     let (kind, rest) = match args.first().map(String::as_str) {
-        Some(k @ ("fanout" | "users" | "churn")) => (k, &args[1..]),
+        Some(k @ ("fanout" | "users" | "churn" | "cloud")) => (k, &args[1..]),
         _ => ("fanout", args),
     };
     let mut cmd = match kind {
@@ -64,6 +73,12 @@ fn parse(args: &[String]) -> Result<Command, String> {
             subjects: 20,
             rounds: 10,
             gap_ms: 500,
+        },
+        "cloud" => Command::Cloud {
+            watchers: vec![10, 1000],
+            rounds: 20,
+            online: 5000,
+            stores: vec![CloudStore::DynamoDb, CloudStore::Redis],
         },
         _ => Command::Fanout {
             observers: vec![1000, 10_000],
@@ -103,6 +118,19 @@ fn parse(args: &[String]) -> Result<Command, String> {
             (Command::Churn { subjects, .. }, "--subjects") => *subjects = number(f, value)?,
             (Command::Churn { rounds, .. }, "--rounds") => *rounds = number(f, value)?,
             (Command::Churn { gap_ms, .. }, "--gap-ms") => *gap_ms = number(f, value)?,
+            (Command::Cloud { watchers, .. }, "--watchers") => *watchers = numbers(f, value)?,
+            (Command::Cloud { rounds, .. }, "--rounds") => *rounds = number(f, value)?,
+            (Command::Cloud { online, .. }, "--online") => *online = number(f, value)?,
+            (Command::Cloud { stores, .. }, "--stores") => {
+                *stores = value
+                    .split(',')
+                    .map(|s| match s {
+                        "dynamodb" => Ok(CloudStore::DynamoDb),
+                        "redis" => Ok(CloudStore::Redis),
+                        _ => Err(format!("unknown store {s:?}\n{USAGE}")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             _ => return Err(format!("unknown option {flag:?} for {kind}\n{USAGE}")),
         }
     }
@@ -188,6 +216,24 @@ async fn execute(node: &Path, command: &Command) -> String {
             }
             churn::table(&rows)
         }
+        Command::Cloud {
+            watchers,
+            rounds,
+            online,
+            stores,
+        } => {
+            let mut rows = Vec::new();
+            for &store in stores {
+                for &w in watchers {
+                    eprintln!(
+                        "rollcall-bench: cloud path on {} with {w} watchers…",
+                        store.name()
+                    );
+                    rows.push(cloud::measure(store, w, *rounds, *online).await);
+                }
+            }
+            cloud::table(&rows)
+        }
     }
 }
 
@@ -232,6 +278,7 @@ mod tests {
             "--fast 1",
             "users --rounds 3",
             "churn --grace x",
+            "cloud --stores disk",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }

@@ -21,6 +21,7 @@
 
 pub mod churn;
 mod cli;
+pub mod cloud;
 mod observers;
 pub mod users;
 
