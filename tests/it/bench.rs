@@ -69,7 +69,11 @@ async fn the_cloud_benchmark_runs_at_a_small_size() {
     let mut rows = Vec::new();
     for store in [CloudStore::DynamoDb, CloudStore::Redis] {
         let m = measure(store, 3, 2, 40).await;
-        assert_eq!(m.snapshot.0, 40 + 1, "the seeded users and the watcher: {m:?}");
+        assert_eq!(
+            m.snapshot.0,
+            40 + 1,
+            "the seeded users and the watcher: {m:?}"
+        );
         assert!(m.snapshot.2 <= 32 * 1024, "{m:?}");
         rows.push(m);
     }
