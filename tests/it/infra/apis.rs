@@ -171,6 +171,29 @@ fn apis_are_throttled_and_log_access_and_functions_log_with_retention() {
             "{stage}"
         );
     }
+    // The WebSocket stage carries 100,000 pinging pages with room for
+    // reconnect waves, within API Gateway's account-wide 10,000 requests/s
+    // (which the management API's posts share) and its 5,000 burst.
+    let ws = eval
+        .value(&resource("WebSocketStage")["Properties"])
+        .expect("stage");
+    let env = eval.environment(&function("ws_default").logical);
+    let ping: f64 = env["ROLLCALL_CLIENT_PING_SECS"].parse().expect("ping");
+    let pings = 100_000.0 / ping;
+    let rate: f64 = ws["DefaultRouteSettings"]["ThrottlingRateLimit"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .expect("rate");
+    let burst: f64 = ws["DefaultRouteSettings"]["ThrottlingBurstLimit"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .expect("burst");
+    assert!(
+        rate >= 1.2 * pings && rate <= 10_000.0 - pings,
+        "rate {rate}/s for {pings:.0} pings/s"
+    );
+    assert!((rate / 2.0..=5_000.0).contains(&burst), "burst {burst}");
+
     // Log-in and sign-up (an Argon2id hash each) are throttled harder.
     let http = eval
         .value(&resource("HttpStage")["Properties"])

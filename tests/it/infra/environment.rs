@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use rollcall::config::{Config, Scope, StoreChoice, VARIABLES};
 use serde_json::json;
 
-use super::eval::{Eval, REGION};
+use super::eval::{Eval, REGION, queue_url};
 use super::model::{function, functions, resource, template};
 
 #[test]
@@ -62,6 +62,18 @@ fn the_environment_is_a_valid_config_with_dynamodb_and_with_redis() {
             p.allow(&page).expect("origin");
             p
         });
+        assert_eq!(
+            c.push_queue_url,
+            Some(queue_url(&dynamo.queue_name("PushQueue"))),
+            "{}",
+            f.binary
+        );
+        assert_eq!(
+            c.settle_queue_url,
+            Some(queue_url(&dynamo.queue_name("SettleQueue"))),
+            "{}",
+            f.binary
+        );
         assert!(c.cookie_secure, "pages are served over HTTPS");
         // Every other ping renews: a late one must not expire a live lease.
         assert!(
@@ -96,6 +108,12 @@ fn the_environment_is_a_valid_config_with_dynamodb_and_with_redis() {
         let c = config_of(&redis, &f.binary);
         assert_eq!(c.store, StoreChoice::Redis(url.into()));
         assert_eq!(c.redis_prefix, "rollcall:");
+        // Without a stream the handlers queue their events: same queues.
+        assert_eq!(
+            c.push_queue_url,
+            Some(queue_url(&redis.queue_name("PushQueue")))
+        );
+        assert!(c.settle_queue_url.is_some(), "{}", f.binary);
     }
     assert_eq!(
         redis.value(&template()["Globals"]["Function"]["VpcConfig"]),

@@ -9,6 +9,21 @@ use serde_json::{Value, json};
 use super::iam::table_arn;
 use super::model::{resource, template};
 
+/// The URL of queue `name` (what `Ref` gives), in [`ACCOUNT`] and [`REGION`].
+pub(crate) fn queue_url(name: &str) -> String {
+    format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}")
+}
+
+/// The ARN of queue `name`.
+pub(crate) fn queue_arn(name: &str) -> String {
+    format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")
+}
+
+/// The ARN of table `logical`'s stream (its label made up).
+pub(crate) fn stream_arn(logical: &str) -> String {
+    format!("{}/stream/2026-01-01T00:00:00.000", table_arn(logical, None))
+}
+
 /// Resolves intrinsics for one choice of parameter values.
 pub(crate) struct Eval {
     params: BTreeMap<String, Value>,
@@ -167,15 +182,26 @@ impl Eval {
         let r = resource(name);
         Some(match r["Type"].as_str() {
             Some("AWS::Logs::LogGroup") => json!(self.string(&r["Properties"]["LogGroupName"])),
+            Some("AWS::SQS::Queue") => json!(queue_url(&self.queue_name(name))),
             _ => json!(name),
         })
     }
 
+    /// The name of queue `id` (its `QueueName`, which every queue here has).
+    pub(crate) fn queue_name(&self, id: &str) -> String {
+        self.string(&resource(id)["Properties"]["QueueName"])
+    }
+
     pub(super) fn attribute(&self, id: &str, attr: &str) -> String {
         assert!(self.exists(id), "GetAtt of {id}, which does not exist here");
-        assert_eq!(attr, "Arn", "only Arn attributes are modelled");
         let kind = resource(id)["Type"].as_str().expect("Type");
+        match (kind, attr) {
+            ("AWS::SQS::Queue", "QueueName") => return self.queue_name(id),
+            ("AWS::DynamoDB::Table", "StreamArn") => return stream_arn(id),
+            _ => assert_eq!(attr, "Arn", "{kind}.{attr} is not modelled"),
+        }
         match kind {
+            "AWS::SQS::Queue" => queue_arn(&self.queue_name(id)),
             "AWS::DynamoDB::Table" => table_arn(id, None),
             "AWS::Logs::LogGroup" => {
                 let name = self.string(&json!({ "Ref": id }));

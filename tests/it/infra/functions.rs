@@ -74,6 +74,19 @@ fn functions_are_built_by_cargo_lambda_for_al2023_on_arm64_by_default() {
             assert!(memory >= 128, "{}", f.binary);
         }
     }
+    // Behind API Gateway (29 s at most) or an event source mapping.
+    for f in functions() {
+        let t = resource(&f.logical)["Properties"]["Timeout"]
+            .as_u64()
+            .or_else(|| globals["Timeout"].as_u64())
+            .expect("Timeout");
+        let limit = match f.binary.as_str() {
+            "sweep" => 60,
+            "fanout" | "push" | "settle" => 120,
+            _ => 29,
+        };
+        assert!(t <= limit, "{}: {t} s", f.binary);
+    }
     let sweep = resource(&function("sweep").logical);
     let events = sweep["Properties"]["Events"]
         .as_object()

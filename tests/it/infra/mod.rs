@@ -3,8 +3,9 @@
 //! variable the functions read (`Scope::Lambda` in `rollcall::config`) is
 //! set for every function, to values `Config` accepts, and no unknown one;
 //! the DynamoDB tables are exactly what the store creates; the routes reach
-//! the functions that serve them; and `infra/README.md`'s permission table
-//! is the template's.
+//! the functions that serve them; the fan-out's queues, event source
+//! mappings and alarms are wired to the right functions; and
+//! `infra/README.md`'s permission table is the template's.
 //!
 //! The template is read with `serde_yaml_ng`, which keeps CloudFormation's
 //! short-form tags (`!Ref`, `!Sub`, `!If`, …) as tagged values; [`template`]
@@ -20,19 +21,21 @@
 //! * [`eval`] — [`Eval`]: intrinsics, conditions, environments.
 //! * [`iam`] — roles' statements, IAM globs, the ARNs calls are checked on.
 //! * Tests by topic: [`functions`] (binaries and how they are built),
-//!   [`environment`], [`tables`], [`apis`] (routes, throttling, logs) and
-//!   [`permissions`] (the README's table).
+//!   [`environment`], [`tables`], [`apis`] (routes, throttling, logs),
+//!   [`fanout`] (queues, mappings, alarms) and [`permissions`] (who may
+//!   queue and post, the README's table).
 
 mod apis;
 mod environment;
 mod eval;
+mod fanout;
 mod functions;
 mod iam;
 mod model;
 mod permissions;
 mod tables;
 
-pub(crate) use eval::Eval;
+pub(crate) use eval::{Eval, queue_arn};
 pub(crate) use iam::{allows, connection_arn, table_arn};
 pub(crate) use model::{function, resource, template};
 
