@@ -57,6 +57,11 @@ pub enum AppError {
         /// How long until the limit lets this client through again.
         retry_after: Duration,
     },
+    /// 429 without `Retry-After`: the user has as many sockets open as
+    /// allowed (`ROLLCALL_WS_MAX_PER_USER`); "Too many open connections;
+    /// close another tab first." is shown.
+    #[error("too many open connections")]
+    TooManyConnections,
     /// 503 with `Retry-After`: the password hasher's queue is full; "The
     /// server is busy; try again in N seconds." is shown.
     #[error("busy; retry after {}s", retry_after.as_secs())]
@@ -117,7 +122,7 @@ impl AppError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -137,6 +142,9 @@ impl AppError {
             Self::PayloadTooLarge => "Request body too large.".into(),
             Self::RateLimited { retry_after } => {
                 format!("Too many attempts; try again in {}.", seconds(*retry_after))
+            }
+            Self::TooManyConnections => {
+                "Too many open connections; close another tab first.".into()
             }
             Self::Busy { retry_after } => format!(
                 "The server is busy; try again in {}.",
@@ -180,7 +188,10 @@ impl AppError {
     }
 
     fn log(&self) {
-        if matches!(self, Self::Busy { .. } | Self::RateLimited { .. }) {
+        if matches!(
+            self,
+            Self::Busy { .. } | Self::RateLimited { .. } | Self::TooManyConnections
+        ) {
             tracing::warn!(error = %self, "request refused for load");
         } else if self.status().is_server_error() {
             // Full detail for operators; the client gets a generic message.

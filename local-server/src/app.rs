@@ -38,6 +38,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::feed::Feed;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::node::Node;
 
 /// What axum handlers get.
@@ -49,6 +50,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// The presence view and log follower.
     pub feed: Arc<Feed>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
     /// Tracks socket tasks for a clean shutdown.
     pub sockets: tokio_util::task::TaskTracker,
 }
@@ -59,6 +62,7 @@ pub fn router(node: &Node) -> Router {
         ctx: node.ctx.clone(),
         hub: node.hub.clone(),
         feed: node.feed.clone(),
+        metrics: node.metrics.clone(),
         sockets: node.sockets.clone(),
     };
     let config = &node.ctx.config;
@@ -79,6 +83,8 @@ pub fn router(node: &Node) -> Router {
         .service(pages);
     Router::new()
         .route("/users/", get(crate::ws::upgrade))
+        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz))
         .fallback_service(pages)
         .layer(DefaultBodyLimit::max(respond::MAX_BODY_BYTES))
         // The page lists every user: at 100,000 that is ~6 MB of HTML,
@@ -86,6 +92,53 @@ pub fn router(node: &Node) -> Router {
         // per request, and the list's markup compresses well anyway.
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .with_state(state)
+}
+
+/// `GET /metrics`: every metric in the Prometheus text format, the
+/// gauges read now.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    let m = &state.metrics;
+    crate::metrics::gauge(&m.sockets_open, state.hub.len());
+    crate::metrics::gauge(&m.hash_running, state.ctx.hasher.running());
+    crate::metrics::gauge(&m.hash_waiting, state.ctx.hasher.waiting());
+    let view = state.feed.view.stats();
+    crate::metrics::gauge(&m.users, view.users);
+    crate::metrics::gauge(&m.users_online, view.online);
+    let mut r = axum::response::Response::new(Body::from(m.render()));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    r
+}
+
+/// How long `/readyz` waits for the store.
+const READY_PING: Duration = Duration::from_secs(2);
+
+/// `GET /readyz`: readiness — 200 `{"status":"ready"}` when the store
+/// answers a ping within 2 s and the feed is following the event log
+/// (a read succeeded within the last 10 s); else 503 with which of the two
+/// is not. A load balancer sends new clients only to ready processes;
+/// `/healthz` (liveness) stays 200 meanwhile, so nothing restarts a
+/// process that waits for its store.
+async fn readyz(State(state): State<AppState>) -> axum::response::Response {
+    let store = matches!(
+        tokio::time::timeout(READY_PING, state.ctx.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let feed = state.feed.following();
+    let (status, word) = if store && feed {
+        (http::StatusCode::OK, "ready")
+    } else {
+        (http::StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    };
+    let body = serde_json::json!({
+        "status": word,
+        "store": if store { "ok" } else { "unreachable" },
+        "feed": if feed { "following" } else { "stalled" },
+        "since_last_log_read_ms": u64::try_from(state.feed.since_last_read().as_millis()).unwrap_or(u64::MAX),
+    });
+    to_axum(respond::json(status, &body))
 }
 
 /// Gives the timeout layer's bare 408 the body every error has (through

@@ -10,12 +10,20 @@
 //! own sockets. A message lost while the subscription is down is made up
 //! for: a socket that should have closed fails its next lease renewal
 //! (its registration is gone) and is closed then.
+//!
+//! A subscription can die silently (a half-open TCP connection: Redis
+//! restarted behind a NAT or a failed-over proxy, a dead network path), so
+//! [`subscribe`] pings Redis over the subscription itself every
+//! [`PING_EVERY`]; no answer within [`PING_TIMEOUT`] counts as lost, and it
+//! resubscribes. A dead subscription is therefore noticed within
+//! `PING_EVERY + PING_TIMEOUT` (7 s).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 use redis::aio::ConnectionManager;
 use rollcall::domain::ConnectionId;
 use rollcall::push::PushError;
@@ -24,6 +32,12 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
+
+/// How often the subscription is pinged.
+pub const PING_EVERY: Duration = Duration::from_secs(5);
+/// How long a ping (or a resubscription) may take before the connection
+/// counts as dead.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What travels between processes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,16 +120,17 @@ impl Bus for RedisBus {
 /// Subscribes this process's hub to `channel` and keeps it subscribed.
 ///
 /// Returns once the first subscription is active and runs until `stop`.
-/// After a lost connection it resubscribes with backoff.
+/// After a lost connection (closed, or silent to a ping) it resubscribes
+/// with backoff, counting each loss in `lost`.
 pub async fn subscribe(
     url: &str,
     channel: &str,
     hub: Arc<Hub>,
+    lost: Counter,
     stop: CancellationToken,
 ) -> redis::RedisResult<tokio::task::JoinHandle<()>> {
     let client = redis::Client::open(url)?;
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
+    let pubsub = resubscribe(&client, channel).await?;
     let (ready_tx, ready_rx) = oneshot::channel::<()>();
     let channel = channel.to_owned();
     let task = tokio::spawn(async move {
@@ -145,7 +160,9 @@ pub async fn subscribe(
             if let Some(r) = ready.take() {
                 let _ = r.send(());
             }
-            let mut messages = pubsub.into_on_message();
+            let (mut sink, mut messages) = pubsub.split();
+            let mut ping =
+                tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
@@ -158,22 +175,42 @@ pub async fn subscribe(
                             tracing::warn!("control bus: subscription lost");
                             break;
                         }
+                    },
+                    _ = ping.tick() => {
+                        let answer = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await;
+                        if !matches!(answer, Ok(Ok(_))) {
+                            tracing::warn!("control bus: no answer to a ping; resubscribing");
+                            break;
+                        }
                     }
                 }
             }
+            lost.inc();
         }
     });
     let _ = ready_rx.await;
     Ok(task)
 }
 
+/// A new subscription to `channel`, within [`PING_TIMEOUT`] (a dead server
+/// must not hold the bus's task).
 async fn resubscribe(
     client: &redis::Client,
     channel: &str,
 ) -> redis::RedisResult<redis::aio::PubSub> {
-    let mut p = client.get_async_pubsub().await?;
-    p.subscribe(channel).await?;
-    Ok(p)
+    let subscribing = async {
+        let mut p = client.get_async_pubsub().await?;
+        p.subscribe(channel).await?;
+        Ok(p)
+    };
+    tokio::time::timeout(PING_TIMEOUT, subscribing)
+        .await
+        .unwrap_or_else(|_| {
+            Err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "control bus: subscribing timed out",
+            )))
+        })
 }
 
 #[cfg(test)]

@@ -4,10 +4,13 @@
 //! # Layout
 //!
 //! * [`app`] — [`app::router`] and [`app::serve`] (takes a bound listener).
-//! * [`ws`] — the WebSocket `/users/`: authorize, upgrade, the socket loop.
+//! * [`ws`] — the WebSocket `/users/`: authorize and register, upgrade, the
+//!   socket loop.
 //! * [`feed`] — follows the store's event log into this process's presence
 //!   view ([`rollcall::presence::PresenceView`]) and out to its sockets.
 //! * [`hub`] — this process's sockets and the fan-out to them.
+//! * [`metrics`] — what `GET /metrics` shows (Prometheus text), and the
+//!   store and limiter wrappers that count failures and refusals.
 //! * [`bus`] — control messages between processes (close these sockets,
 //!   send that one a text), in-process or over Redis pub/sub.
 //! * [`pusher`] — the [`rollcall::push::Pusher`] over the bus.
@@ -32,6 +35,7 @@ pub mod feed;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod hub;
+pub mod metrics;
 pub mod node;
 pub mod process;
 pub mod pusher;

@@ -16,6 +16,9 @@ use tokio_util::task::TaskTracker;
 use crate::bus::{self, Bus, InProcessBus, RedisBus};
 use crate::feed::Feed;
 use crate::hub::{Hub, close};
+use crate::metrics::Metrics;
+use crate::metrics::limiter::CountingLimiter;
+use crate::metrics::store::CountingStore;
 use crate::pusher::LocalPusher;
 
 /// Which store (and with it, which control bus) a node runs on.
@@ -54,6 +57,8 @@ pub struct Node {
     pub hub: Arc<Hub>,
     /// The log follower and presence view.
     pub feed: Arc<Feed>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
     /// Every socket's task, so shutdown can wait for their clean-up.
     pub sockets: TaskTracker,
     stop: CancellationToken,
@@ -64,7 +69,8 @@ impl Node {
     /// Connects to the backend, loads the presence view and starts the
     /// background tasks.
     pub async fn start(config: Config, backend: &Backend) -> Result<Self, NodeError> {
-        let hub = Hub::new();
+        let metrics = Arc::new(Metrics::new());
+        let hub = Hub::counting(metrics.frames_queued.clone());
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
         let in_process = || -> Arc<dyn Bus> { Arc::new(InProcessBus::new(hub.clone())) };
@@ -78,7 +84,8 @@ impl Node {
                     rollcall::store::open(&StoreChoice::Redis(url.clone()), &config).await?;
                 let channel = format!("{}control", config.redis_prefix);
                 let bus = RedisBus::connect(url, &channel).await?;
-                tasks.push(bus::subscribe(url, &channel, hub.clone(), stop.clone()).await?);
+                let lost = metrics.bus_reconnects.clone();
+                tasks.push(bus::subscribe(url, &channel, hub.clone(), lost, stop.clone()).await?);
                 (store, Arc::new(bus))
             }
             Backend::DynamoDb => (
@@ -96,7 +103,16 @@ impl Node {
         let limiter = rollcall::limits::open(&choice, &config)
             .await
             .map_err(|e| NodeError::Store(rollcall::store::StoreError::backend(e)))?;
-        let (feed, follower) = Feed::start(store.clone(), hub.clone(), stop.clone()).await?;
+        // Counted here, so the shared handlers carry no metrics code.
+        let limiter = Arc::new(CountingLimiter::new(
+            limiter,
+            metrics.rate_limited.clone(),
+            metrics.limiter_errors.clone(),
+        ));
+        let store: Arc<dyn Store> =
+            Arc::new(CountingStore::new(store, metrics.store_errors.clone()));
+        let (feed, follower) =
+            Feed::start(store.clone(), hub.clone(), metrics.clone(), stop.clone()).await?;
         tasks.push(follower);
         let ctx = AppContext::new(store, Arc::new(LocalPusher::new(bus)), config)
             .with_view(feed.view.clone())
@@ -104,6 +120,7 @@ impl Node {
         tasks.push(tokio::spawn(renew_leases(
             ctx.clone(),
             hub.clone(),
+            feed.clone(),
             stop.clone(),
         )));
         tasks.push(tokio::spawn(sweep(ctx.clone(), stop.clone())));
@@ -114,6 +131,7 @@ impl Node {
             ctx,
             hub,
             feed,
+            metrics,
             sockets: TaskTracker::new(),
             stop,
             tasks,
@@ -146,14 +164,18 @@ impl Node {
 /// Keeps this process's connections registered: renews all their leases in
 /// one batched call every third of a lease, and closes any socket whose
 /// registration vanished (swept while this process was stalled, logged out
-/// while the control bus was down) so its client reconnects and registers
-/// again, or finds its session gone.
-async fn renew_leases(ctx: AppContext, hub: Arc<Hub>, stop: CancellationToken) {
+/// while the control bus was down, lost by a store that restarted from an
+/// older file) so its client reconnects and registers again, or finds its
+/// session gone. After the feed reloaded its view (a gap: possibly such a
+/// restart) it renews at once, so lost registrations are found within a
+/// round trip rather than a third of a lease.
+async fn renew_leases(ctx: AppContext, hub: Arc<Hub>, feed: Arc<Feed>, stop: CancellationToken) {
     let every = ctx.config.lease / 3;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
+            () = feed.reloaded() => {}
         }
         let ids = hub.ids();
         if ids.is_empty() {

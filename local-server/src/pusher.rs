@@ -49,6 +49,7 @@ impl Pusher for LocalPusher {
         let code = match reason {
             CloseReason::LoggedOut => close::LOGGED_OUT,
             CloseReason::Expired => close::EXPIRED,
+            CloseReason::TooManyMessages => close::TOO_MANY_MESSAGES,
         };
         self.bus
             .publish(BusMessage::Close {

@@ -16,7 +16,8 @@ mod redis {
     });
 
     /// Three separate connections (as three server processes would have)
-    /// race on one user's connections: still exactly one transition each way.
+    /// race on one user's connections: still exactly one transition each way,
+    /// and racing connects never exceed the per-user cap.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn transitions_stay_exact_across_separate_clients() {
         let prefix = unique_prefix();
@@ -30,6 +31,7 @@ mod redis {
         }
         let stores: Vec<&dyn rollcall::store::Store> = clients.iter().map(|c| c as _).collect();
         conformance::concurrent_transitions_alternate_exactly(&stores).await;
+        conformance::racing_connects_never_exceed_the_cap(&stores).await;
     }
 
     mod log {
@@ -202,7 +204,8 @@ mod dynamodb {
 
     /// Three separate SDK clients (as three Lambdas would have) race on one
     /// user's connections in the same tables: still exactly one transition
-    /// each way, strictly alternating with consecutive numbers.
+    /// each way, strictly alternating with consecutive numbers, and racing
+    /// connects never exceed the per-user cap.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn transitions_stay_exact_across_separate_clients() {
         let Some(first) = moto::dynamo_store().await else {
@@ -214,6 +217,7 @@ mod dynamodb {
         }
         let stores: Vec<&dyn rollcall::store::Store> = clients.iter().map(|c| c as _).collect();
         conformance::concurrent_transitions_alternate_exactly(&stores).await;
+        conformance::racing_connects_never_exceed_the_cap(&stores).await;
     }
 
     /// `create_tables` makes exactly the documented schema and can run again.

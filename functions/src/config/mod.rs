@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::domain::TrustedProxies;
-use crate::limits::{RateLimits, Rule};
+use crate::limits::{RateLimits, Rule, SocketLimits};
 use crate::security::origin::OriginPolicy;
 
 /// Where state lives.
@@ -104,6 +104,10 @@ pub struct Config {
     /// `ROLLCALL_SIGNUP_RATE_PER_ADDR`, `ROLLCALL_SIGNUP_RATE_PER_USER` —
     /// rate limits as `N/WINDOW` (`30/1m`) or `off`; see [`RateLimits`].
     pub rate_limits: RateLimits,
+    /// `ROLLCALL_WS_UPGRADES_PER_SESSION`, `ROLLCALL_WS_UPGRADES_PER_ADDR`,
+    /// `ROLLCALL_WS_MAX_PER_USER`, `ROLLCALL_WS_MESSAGE_RATE` — the
+    /// WebSocket limits; see [`SocketLimits`].
+    pub socket_limits: SocketLimits,
     /// `ROLLCALL_HTTP_TIMEOUT_SECS` — local server: longest a request may
     /// take, headers read to response written (408 after). Default 30.
     pub http_timeout: Duration,
@@ -181,6 +185,10 @@ pub const VARIABLES: &[(&str, Scope)] = &[
     ("ROLLCALL_LOGIN_FAILURES_PER_USER", Scope::Lambda),
     ("ROLLCALL_SIGNUP_RATE_PER_ADDR", Scope::Lambda),
     ("ROLLCALL_SIGNUP_RATE_PER_USER", Scope::Lambda),
+    ("ROLLCALL_WS_UPGRADES_PER_SESSION", Scope::Lambda),
+    ("ROLLCALL_WS_UPGRADES_PER_ADDR", Scope::Lambda),
+    ("ROLLCALL_WS_MAX_PER_USER", Scope::Lambda),
+    ("ROLLCALL_WS_MESSAGE_RATE", Scope::Lambda),
     ("ROLLCALL_HTTP_TIMEOUT_SECS", Scope::Local),
     ("ROLLCALL_HTTP_HEADER_TIMEOUT_SECS", Scope::Local),
     ("ROLLCALL_HTTP_MAX_CONCURRENCY", Scope::Local),
@@ -283,6 +291,29 @@ impl Config {
             signup_per_addr: rule("ROLLCALL_SIGNUP_RATE_PER_ADDR", defaults.signup_per_addr)?,
             signup_per_user: rule("ROLLCALL_SIGNUP_RATE_PER_USER", defaults.signup_per_user)?,
         };
+        let client_ping_interval = secs("ROLLCALL_CLIENT_PING_SECS", 30)?;
+        let ws = SocketLimits::defaults(client_ping_interval);
+        let socket_limits = SocketLimits {
+            upgrades_per_session: rule(
+                "ROLLCALL_WS_UPGRADES_PER_SESSION",
+                ws.upgrades_per_session,
+            )?,
+            upgrades_per_addr: rule("ROLLCALL_WS_UPGRADES_PER_ADDR", ws.upgrades_per_addr)?,
+            max_per_user: match get("ROLLCALL_WS_MAX_PER_USER") {
+                None => ws.max_per_user,
+                Some(v) if v.eq_ignore_ascii_case("off") => None,
+                Some(v) => Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| ConfigError {
+                            var: "ROLLCALL_WS_MAX_PER_USER",
+                            message: format!("{v:?} is not a positive whole number or off"),
+                        })?,
+                ),
+            },
+            messages: rule("ROLLCALL_WS_MESSAGE_RATE", ws.messages)?,
+        };
         let config = Self {
             bind: get("ROLLCALL_BIND").unwrap_or_else(|| "127.0.0.1:8000".into()),
             store,
@@ -294,7 +325,7 @@ impl Config {
             ws_idle_timeout: secs("ROLLCALL_WS_IDLE_TIMEOUT_SECS", 60)?,
             lease: secs("ROLLCALL_LEASE_SECS", 90)?,
             sweep_interval: secs("ROLLCALL_SWEEP_SECS", 15)?,
-            client_ping_interval: secs("ROLLCALL_CLIENT_PING_SECS", 30)?,
+            client_ping_interval,
             ws_url: get("ROLLCALL_WS_URL"),
             hash_concurrency,
             tables: Tables {
@@ -316,6 +347,7 @@ impl Config {
             client_refresh: secs("ROLLCALL_CLIENT_REFRESH_SECS", 6600)?,
             hash_queue: count("ROLLCALL_HASH_QUEUE", hash_concurrency.saturating_mul(4))?,
             rate_limits,
+            socket_limits,
             http_timeout: secs("ROLLCALL_HTTP_TIMEOUT_SECS", 30)?,
             http_header_timeout: secs("ROLLCALL_HTTP_HEADER_TIMEOUT_SECS", 10)?,
             http_max_concurrency: count("ROLLCALL_HTTP_MAX_CONCURRENCY", 256)?,
@@ -373,6 +405,19 @@ impl Config {
                      the page renews the lease): ROLLCALL_LEASE_SECS is {}s, \
                      ROLLCALL_CLIENT_PING_SECS {}s",
                     self.lease.as_secs_f64(),
+                    self.client_ping_interval.as_secs_f64()
+                ),
+            });
+        }
+        if !self.socket_limits.fits_the_page(self.client_ping_interval) {
+            let m = self.socket_limits.messages;
+            return Err(ConfigError {
+                var: "ROLLCALL_WS_MESSAGE_RATE",
+                message: format!(
+                    "{}/{}s leaves the page no room: allow at least 4 messages and twice its \
+                     ping rate (ROLLCALL_CLIENT_PING_SECS is {}s), or set it off",
+                    m.limit,
+                    m.window.as_secs_f64(),
                     self.client_ping_interval.as_secs_f64()
                 ),
             });

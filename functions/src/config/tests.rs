@@ -115,6 +115,49 @@ fn rate_limits_and_http_limits_parse_with_documented_defaults() {
     assert_eq!(e.var, "ROLLCALL_LOGIN_RATE_PER_ADDR");
 }
 
+#[test]
+fn socket_limits_parse_with_documented_defaults_and_must_leave_the_page_room() {
+    let c = with(&[]).unwrap();
+    let minute = Duration::from_secs(60);
+    assert_eq!(c.socket_limits.upgrades_per_session, Rule::per(30, minute));
+    assert_eq!(c.socket_limits.upgrades_per_addr, Rule::per(120, minute));
+    assert_eq!(c.socket_limits.max_per_user, Some(20));
+    assert_eq!(c.socket_limits.messages, Rule::per(60, minute));
+    let c = with(&[
+        ("ROLLCALL_WS_UPGRADES_PER_SESSION", "off"),
+        ("ROLLCALL_WS_MAX_PER_USER", "off"),
+        ("ROLLCALL_WS_MESSAGE_RATE", "10/10s"),
+    ])
+    .unwrap();
+    assert!(c.socket_limits.upgrades_per_session.is_off());
+    assert_eq!(c.socket_limits.max_per_user, None);
+    assert_eq!(
+        with(&[("ROLLCALL_WS_MAX_PER_USER", "3")])
+            .unwrap()
+            .socket_limits
+            .max_per_user,
+        Some(3)
+    );
+    for bad in ["0", "-1", "many"] {
+        let e = with(&[("ROLLCALL_WS_MAX_PER_USER", bad)]).unwrap_err();
+        assert_eq!(e.var, "ROLLCALL_WS_MAX_PER_USER");
+    }
+    // Two messages a minute: the page pings every 30 s, so no room.
+    let e = with(&[("ROLLCALL_WS_MESSAGE_RATE", "2/1m")]).unwrap_err();
+    assert_eq!(e.var, "ROLLCALL_WS_MESSAGE_RATE");
+    assert!(e.message.contains("30s"), "{e}");
+    // A faster page gets a faster default.
+    let fast = with(&[
+        ("ROLLCALL_CLIENT_PING_SECS", "0.5"),
+        ("ROLLCALL_LEASE_SECS", "1.5"),
+    ])
+    .unwrap();
+    assert_eq!(
+        fast.socket_limits.messages,
+        Rule::per(60, Duration::from_millis(7500))
+    );
+}
+
 proptest::proptest! {
     #[test]
     fn durations_never_panic_and_whole_seconds_round_trip(raw in proptest::prelude::any::<String>(), n in 0u32..1_000_000) {

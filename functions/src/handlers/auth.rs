@@ -21,6 +21,8 @@ pub struct Authenticated {
     pub session: SessionKey,
     /// The token the client presented.
     pub token: SessionToken,
+    /// When the session ends (a socket opened with it is closed then).
+    pub expires_at: Timestamp,
 }
 
 /// The session a token names, if it exists and has not expired.
@@ -37,6 +39,7 @@ pub async fn session_for(
             username: s.username,
             session: key,
             token,
+            expires_at: s.expires_at,
         }))
 }
 

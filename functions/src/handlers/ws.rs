@@ -16,10 +16,10 @@
 use http::HeaderMap;
 
 use super::auth::{self, Authenticated};
-use super::respond;
+use super::{limit, respond};
 use crate::context::AppContext;
 use crate::domain::{
-    ClientMessage, ConnectionId, PresenceEvent, ServerMessage, SessionToken, Timestamp,
+    ClientAddr, ClientMessage, ConnectionId, PresenceEvent, ServerMessage, SessionToken, Timestamp,
     UserPresence,
 };
 use crate::error::AppError;
@@ -36,8 +36,29 @@ pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4096;
 /// session cookie authenticates. The `Origin` must be allowed; it may be
 /// absent only with a token, since a token — unlike a cookie — is never sent
 /// by a browser on another site's behalf.
+///
+/// Upgrades are rate limited (429 with `Retry-After`) per client address
+/// (`client`: the TCP peer or API Gateway's `sourceIp`), counted before the
+/// session is looked up so that guessed tokens count too, then per session.
 #[tracing::instrument(skip_all)]
 pub async fn authorize(
+    ctx: &AppContext,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    client: Option<ClientAddr>,
+) -> Result<Authenticated, AppError> {
+    let limits = ctx.config.socket_limits;
+    let by_addr = client.map(|a| format!("ws:addr:{}", a.limit_key()));
+    limit::check(ctx, by_addr.as_deref(), limits.upgrades_per_addr).await?;
+    let who = authenticate(ctx, headers, query).await?;
+    let by_session = format!("ws:session:{}", who.session.as_str());
+    limit::check(ctx, Some(&by_session), limits.upgrades_per_session).await?;
+    Ok(who)
+}
+
+/// The session a socket upgrade presents (token or cookie), with its Origin
+/// checked.
+async fn authenticate(
     ctx: &AppContext,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -66,9 +87,11 @@ pub async fn authorize(
 /// Registers connection `id` for `who`; returns the "online" event if this
 /// is their first connection (announced by whoever announces, see
 /// [`AppContext::announce`]). Fails with 401 if the session ended since
-/// [`authorize`] (a log out racing this connect: the store checks it in the
-/// same step as the registration). A connect that fails after registering
-/// undoes its registration.
+/// [`authorize`] (a log out racing this connect), or 429 if the user has
+/// `ROLLCALL_WS_MAX_PER_USER` connections open already: the store checks
+/// both in the same step as the registration, so no extra read is made and
+/// racing connects on several processes never exceed the cap. A connect
+/// that fails after registering undoes its registration.
 #[tracing::instrument(skip_all, fields(conn = %id))]
 pub async fn connect(
     ctx: &AppContext,
@@ -82,10 +105,15 @@ pub async fn connect(
         session: who.session.clone(),
         lease_until: now.plus(ctx.config.lease),
     };
-    let online = match ctx.store.add_connection(&record).await {
+    let cap = ctx.config.socket_limits.max_per_user;
+    let online = match ctx.store.add_connection(&record, cap).await {
         Ok(online) => online,
         // Logged out (or expired) since `authorize`: nothing was registered.
         Err(StoreError::NotFound) => return Err(AppError::Unauthorized("Session ended.")),
+        Err(StoreError::LimitReached) => {
+            tracing::info!(user = %who.username, "too many open sockets");
+            return Err(AppError::TooManyConnections);
+        }
         Err(e) => return Err(e.into()),
     };
     if let Some(event) = &online {
@@ -224,6 +252,16 @@ pub async fn default(
         }),
         None => Ok(Reply::Nothing),
     }
+}
+
+/// Counts one client message of connection `id` against
+/// `ROLLCALL_WS_MESSAGE_RATE` in the shared limiter (the cloud's
+/// `$default`, where every message is a separate invocation);
+/// `Err(RateLimited)` when over it: the caller closes the connection. The
+/// local server counts in process instead (a token bucket per socket).
+pub async fn count_message(ctx: &AppContext, id: &ConnectionId) -> Result<(), AppError> {
+    let key = format!("ws:conn:{}", id.as_str());
+    limit::check(ctx, Some(&key), ctx.config.socket_limits.messages).await
 }
 
 /// Largest snapshot message [`snapshot`] makes: API Gateway takes at most

@@ -142,8 +142,10 @@ fn status(code: http::StatusCode) -> Response<Body> {
     r
 }
 
-/// `$connect`: authorize (cookie or `?token=`, Origin), register, announce.
-/// A non-2xx answer makes API Gateway refuse the upgrade with that status.
+/// `$connect`: authorize (cookie or `?token=`, Origin, upgrade rate limits
+/// by `sourceIp` and session), register (within the per-user cap),
+/// announce. A non-2xx answer makes API Gateway refuse the upgrade with
+/// that status (401, 403, 429).
 pub async fn ws_connect(ctx: &AppContext, req: Request) -> Result<Response<Body>, Error> {
     let id = websocket(&req)?;
     let query = req
@@ -154,7 +156,7 @@ pub async fn ws_connect(ctx: &AppContext, req: Request) -> Result<Response<Body>
                 .append_pair("token", t)
                 .finish()
         });
-    let who = match ws::authorize(ctx, req.headers(), query.as_deref()).await {
+    let who = match ws::authorize(ctx, req.headers(), query.as_deref(), source_ip(&req)).await {
         Ok(who) => who,
         Err(e) => return Ok(e.into_response(Format::Json).map(Body::Text)),
     };
@@ -171,7 +173,9 @@ pub async fn ws_disconnect(ctx: &AppContext, req: Request) -> Result<Response<Bo
     Ok(status(http::StatusCode::OK))
 }
 
-/// `$default`: a client message. Replies go back through `PostToConnection`
+/// `$default`: a client message, counted per connection against
+/// `ROLLCALL_WS_MESSAGE_RATE` (over it, the connection is deleted). Replies
+/// go back through `PostToConnection`
 /// (API Gateway cannot answer from `$connect`, so the page asks for its
 /// snapshot here, right after connecting).
 pub async fn ws_default(ctx: &AppContext, req: Request) -> Result<Response<Body>, Error> {
@@ -188,6 +192,18 @@ pub async fn ws_default(ctx: &AppContext, req: Request) -> Result<Response<Body>
     let lease = ws::Lease::KeptByPings {
         connected_at: Timestamp::from_millis(connected_at),
     };
+    if let Err(e) = ws::count_message(ctx, &id).await {
+        if !matches!(e, crate::error::AppError::RateLimited { .. }) {
+            return Err(e.into());
+        }
+        // Over ROLLCALL_WS_MESSAGE_RATE: the connection goes (API Gateway
+        // has no close codes); the page reconnects with backoff.
+        tracing::info!(conn = %id, "closing a connection over its message rate");
+        ctx.pusher
+            .close(std::slice::from_ref(&id), CloseReason::TooManyMessages)
+            .await?;
+        return Ok(status(http::StatusCode::OK));
+    }
     match ws::default(ctx, &id, &text, lease).await? {
         ws::Reply::Nothing => {}
         ws::Reply::Send(m) => {

@@ -13,7 +13,9 @@
 //! by its TTL). [`conformance`] is what each must pass.
 //!
 //! [`RateLimits`] are the rules the handlers apply (log in and sign up, per
-//! client address and per username), read from the configuration.
+//! client address and per username), [`SocketLimits`] those of WebSockets
+//! (upgrades per session and address, open sockets per user, messages per
+//! socket), read from the configuration.
 
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ mod rules;
 
 pub use open::open;
 
-pub use rules::{RateLimits, Rule};
+pub use rules::{RateLimits, Rule, SocketLimits};
 
 /// What a limiter says about a hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,7 +60,7 @@ impl Rule {
     }
 }
 
-/// The limits of log in and sign up (socket limits are the socket code's).
+/// The limits of log in and sign up (sockets: [`SocketLimits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
     /// `ROLLCALL_LOGIN_RATE_PER_ADDR` — log-in attempts per client address.
@@ -100,6 +100,63 @@ impl RateLimits {
     };
 }
 
+/// The limits of WebSockets: upgrades, open sockets per user, and client
+/// messages per socket. The same on the local server and the cloud path
+/// (`$connect`, `$default`), except that the local server counts a socket's
+/// messages in process (a token bucket per socket: up to `limit` at once,
+/// refilled at `limit` per `window`) and the cloud in the shared limiter
+/// (fixed windows per connection id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketLimits {
+    /// `ROLLCALL_WS_UPGRADES_PER_SESSION` — socket upgrades per session
+    /// (reloads, tabs, reconnects). Default `30/1m`.
+    pub upgrades_per_session: Rule,
+    /// `ROLLCALL_WS_UPGRADES_PER_ADDR` — socket upgrades per client
+    /// address, counted before authenticating (so forged tokens count too).
+    /// Default `120/1m`.
+    pub upgrades_per_addr: Rule,
+    /// `ROLLCALL_WS_MAX_PER_USER` — open sockets per user, across every
+    /// process; `None` (`off`): no cap. Default 20.
+    pub max_per_user: Option<u32>,
+    /// `ROLLCALL_WS_MESSAGE_RATE` — client messages per socket (`ping`,
+    /// `snapshot`, anything); over it the local server closes the socket
+    /// with 4029 and the cloud deletes the connection. Default `60/1m`, or
+    /// 60 per 15 client ping periods when that is shorter, so the page's
+    /// own pings always fit.
+    pub messages: Rule,
+}
+
+impl SocketLimits {
+    /// Every socket limit off (benchmarks).
+    pub const OFF: SocketLimits = SocketLimits {
+        upgrades_per_session: Rule::OFF,
+        upgrades_per_addr: Rule::OFF,
+        max_per_user: None,
+        messages: Rule::OFF,
+    };
+
+    /// The defaults for a page that pings every `client_ping`.
+    pub fn defaults(client_ping: Duration) -> Self {
+        let minute = Duration::from_secs(60);
+        Self {
+            upgrades_per_session: Rule::per(30, minute),
+            upgrades_per_addr: Rule::per(120, minute),
+            max_per_user: Some(20),
+            messages: Rule::per(60, minute.min(client_ping * 15)),
+        }
+    }
+
+    /// Whether `messages` leaves the page room: at least 4 at once and
+    /// twice its ping rate (`client_ping`), so pings, snapshot requests and
+    /// a late timer never reach it.
+    pub fn fits_the_page(&self, client_ping: Duration) -> bool {
+        let m = self.messages;
+        m.is_off()
+            || (m.limit >= 4
+                && f64::from(m.limit) * client_ping.as_secs_f64() >= 2.0 * m.window.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +175,25 @@ mod tests {
         ] {
             assert!(Rule::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_default_message_rate_leaves_the_page_room_at_any_ping_period() {
+        for ping in [0.2, 0.5, 4.0, 30.0, 120.0] {
+            let ping = Duration::from_secs_f64(ping);
+            let d = SocketLimits::defaults(ping);
+            assert!(d.fits_the_page(ping), "{ping:?}: {:?}", d.messages);
+        }
+        let page = Duration::from_secs(30);
+        assert_eq!(
+            SocketLimits::defaults(page).messages,
+            Rule::per(60, Duration::from_secs(60))
+        );
+        let tight = SocketLimits {
+            messages: Rule::per(3, Duration::from_secs(60)),
+            ..SocketLimits::defaults(page)
+        };
+        assert!(!tight.fits_the_page(page), "three a minute is too few");
+        assert!(SocketLimits::OFF.fits_the_page(page));
     }
 }

@@ -38,6 +38,8 @@ pub enum CloseReason {
     LoggedOut,
     /// Their registration expired (swept): the client should reconnect.
     Expired,
+    /// The client sent messages faster than `ROLLCALL_WS_MESSAGE_RATE`.
+    TooManyMessages,
 }
 
 /// Delivers events to the `users` group and closes connections.

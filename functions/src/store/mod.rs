@@ -155,6 +155,9 @@ pub enum StoreError {
     /// The item already exists (e.g. a taken username; 400/409 where it surfaces).
     #[error("already exists")]
     Conflict,
+    /// A cap was reached (a user's open connections; 429 where it surfaces).
+    #[error("limit reached")]
+    LimitReached,
     /// The backend failed (500; details logged, never shown).
     #[error("store backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -209,10 +212,18 @@ pub trait Store: Send + Sync + 'static {
     /// Registers a connection in the `users` group and cancels any pending
     /// offline of its user, if its session still exists and has not
     /// expired (else [`StoreError::NotFound`], and nothing changes: a log
-    /// out racing a connect wins). Returns (and logs) the "online" event iff
-    /// the user was offline (0→1). Adding an id that is already registered
-    /// only renews its lease.
-    async fn add_connection(&self, conn: &ConnectionRecord) -> StoreResult<Option<PresenceEvent>>;
+    /// out racing a connect wins) and the user has fewer than
+    /// `max_per_user` connections (else [`StoreError::LimitReached`], and
+    /// nothing changes; `None`: no cap). Both are checked in the same
+    /// atomic step as the registration, so racing connects on any number
+    /// of processes never exceed the cap. Returns (and logs) the "online"
+    /// event iff the user was offline (0→1). Adding an id that is already
+    /// registered only renews its lease.
+    async fn add_connection(
+        &self,
+        conn: &ConnectionRecord,
+        max_per_user: Option<u32>,
+    ) -> StoreResult<Option<PresenceEvent>>;
 
     /// Unregisters a connection. `None` if it was not registered (or, with
     /// [`RemoveIf::ExpiredAt`], its lease is still running); otherwise what

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
+use prometheus_client::metrics::counter::Counter;
 use rollcall::domain::ConnectionId;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -31,12 +32,16 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The server failed.
     pub const INTERNAL: u16 = 1011;
-    /// The session was logged out: do not reconnect.
+    /// The session was logged out, or has expired: do not reconnect (the
+    /// page goes to the log-in form).
     pub const LOGGED_OUT: u16 = 4001;
     /// The connection's lease expired (it was swept): reconnect.
     pub const EXPIRED: u16 = 4002;
     /// The socket fell too far behind: reconnect.
     pub const LAGGING: u16 = 4008;
+    /// The client sent messages faster than `ROLLCALL_WS_MESSAGE_RATE`:
+    /// reconnect, more slowly.
+    pub const TOO_MANY_MESSAGES: u16 = 4029;
 }
 
 /// What a socket's send loop is asked to send: ready text frames, in order
@@ -88,12 +93,22 @@ pub struct Hub {
     sockets: RwLock<HashMap<ConnectionId, Slot>>,
     /// Parent of every socket's token: cancelling it closes them all.
     shutdown: CancellationToken,
+    /// Frames queued by [`Hub::fan_out`] (one per socket per event).
+    frames_queued: Counter,
 }
 
 impl Hub {
     /// An empty hub.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// An empty hub counting the frames it queues in `frames_queued`.
+    pub fn counting(frames_queued: Counter) -> Arc<Self> {
+        Arc::new(Self {
+            frames_queued,
+            ..Self::default()
+        })
     }
 
     /// Adds a socket whose queue starts with `first` (its snapshot); from
@@ -157,12 +172,20 @@ impl Hub {
     /// closed as lagging rather than silently missing events.
     pub fn fan_out(&self, frames: &Outbound) {
         let sockets = self.read();
+        let mut queued = 0u64;
         for slot in sockets.values() {
-            if let Err(mpsc::error::TrySendError::Full(_)) = slot.tx.try_send(frames.clone()) {
-                slot.code.store(close::LAGGING, Ordering::Relaxed);
-                slot.cancel.cancel();
+            match slot.tx.try_send(frames.clone()) {
+                Ok(()) => queued += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    slot.code.store(close::LAGGING, Ordering::Relaxed);
+                    slot.cancel.cancel();
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
+        drop(sockets);
+        // One atomic add per event, whatever the number of sockets.
+        self.frames_queued.inc_by(queued);
     }
 
     /// Acts on a bus message (one socket's text, or closes).

@@ -16,7 +16,8 @@ fn one(s: &'static str) -> Outbound {
 
 #[tokio::test]
 async fn a_socket_starts_with_its_snapshot_then_gets_every_frame_once() {
-    let hub = Hub::new();
+    let queued = Counter::default();
+    let hub = Hub::counting(queued.clone());
     let (a, b) = (ConnectionId::generate(), ConnectionId::generate());
     let mut ra = hub.register(&a, one("snapshot-a"));
     let mut rb = hub.register(&b, one("snapshot-b"));
@@ -25,6 +26,7 @@ async fn a_socket_starts_with_its_snapshot_then_gets_every_frame_once() {
     assert_eq!(received(&mut ra), ["snapshot-a", text]);
     assert_eq!(received(&mut rb), ["snapshot-b", text]);
     assert_eq!(hub.len(), 2);
+    assert_eq!(queued.get(), 2, "one frame per socket counted");
 }
 
 #[tokio::test]

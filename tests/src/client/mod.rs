@@ -13,5 +13,5 @@ mod socket;
 mod visitor;
 
 pub use page::{csrf_token, listed_users};
-pub use socket::{EVENT_WAIT, Socket, users_of};
+pub use socket::{EVENT_WAIT, Socket, refusal, users_of};
 pub use visitor::{Reply, Visitor};

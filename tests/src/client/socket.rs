@@ -301,6 +301,39 @@ async fn pump(
     }
 }
 
+/// Tries to upgrade `url` as [`Socket::connect`] does; `None` if it opened
+/// (it is closed again at once), else the status and `Retry-After` of the
+/// refusal.
+pub async fn refusal(
+    url: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> Option<(u16, Option<String>)> {
+    let mut req = url.into_client_request().expect("ws url");
+    if let Some(c) = cookie.filter(|c| !c.is_empty()) {
+        req.headers_mut()
+            .insert(COOKIE, HeaderValue::from_str(c).expect("cookie"));
+    }
+    if let Some(o) = origin {
+        req.headers_mut()
+            .insert(ORIGIN, HeaderValue::from_str(o).expect("origin"));
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((mut ws, _)) => {
+            let _ = ws.close(None).await;
+            None
+        }
+        Err(tungstenite::Error::Http(resp)) => Some((
+            resp.status().as_u16(),
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        )),
+        Err(e) => panic!("websocket connect failed: {e}"),
+    }
+}
+
 /// `(name, online)` pairs of a snapshot message.
 pub fn users_of(snapshot: &Value) -> Vec<(String, bool)> {
     snapshot["users"]

@@ -208,9 +208,33 @@ impl Visitor {
 
     /// Opens `/users/` as this visitor's browser would (cookie + same Origin).
     pub async fn socket(&self) -> Socket {
-        let ws = format!("{}/users/", self.base.replacen("http://", "ws://", 1));
-        Socket::connect(&ws, Some(&self.cookie_header()), Some(&self.base))
-            .await
-            .expect("socket opens")
+        self.try_socket().await.expect("socket opens")
+    }
+
+    /// Opens `/users/` as [`Visitor::socket`] does; a refused upgrade gives
+    /// its status.
+    pub async fn try_socket(&self) -> Result<Socket, u16> {
+        Socket::connect(
+            &self.ws_url(),
+            Some(&self.cookie_header()),
+            Some(&self.base),
+        )
+        .await
+    }
+
+    /// Tries to open `/users/` and expects a refusal: its status and
+    /// `Retry-After`.
+    pub async fn socket_refusal(&self) -> (u16, Option<String>) {
+        super::socket::refusal(
+            &self.ws_url(),
+            Some(&self.cookie_header()),
+            Some(&self.base),
+        )
+        .await
+        .expect("the upgrade is refused")
+    }
+
+    fn ws_url(&self) -> String {
+        format!("{}/users/", self.base.replacen("http://", "ws://", 1))
     }
 }

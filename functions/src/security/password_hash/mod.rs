@@ -59,6 +59,8 @@ pub struct PasswordHasher {
     memory: Arc<MemoryPool>,
     /// Permits `admission` was made with.
     capacity: usize,
+    /// Permits `permits` was made with.
+    concurrency: usize,
 }
 
 impl PasswordHasher {
@@ -78,6 +80,7 @@ impl PasswordHasher {
             admission: Arc::new(Semaphore::new(capacity)),
             memory: Arc::new(MemoryPool::new()),
             capacity,
+            concurrency,
         }
     }
 
@@ -85,6 +88,17 @@ impl PasswordHasher {
     pub fn in_flight(&self) -> usize {
         self.capacity
             .saturating_sub(self.admission.available_permits())
+    }
+
+    /// Hashes running now (each on a blocking thread, with a memory block).
+    pub fn running(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.permits.available_permits())
+    }
+
+    /// Requests waiting for a hashing slot now (the queue's depth).
+    pub fn waiting(&self) -> usize {
+        self.in_flight().saturating_sub(self.running())
     }
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) of `password`.

@@ -52,7 +52,7 @@ pub async fn odd_but_valid_names_round_trip(store: &dyn Store) {
         store.create_user(&user(n)).await.expect("create");
         let s = open_session(store, n, later(60)).await;
         let online = store
-            .add_connection(&conn(&s, later(60)))
+            .add_connection(&conn(&s, later(60)), None)
             .await
             .expect("add");
         assert_eq!(online.map(|e| e.username), Some(name(n)));

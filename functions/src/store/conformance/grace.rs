@@ -12,7 +12,7 @@ pub async fn a_connection_back_within_the_grace_announces_nothing(store: &dyn St
     let s = open_session(store, "alice", later(600)).await;
     let tab = conn(&s, later(60));
     let online = store
-        .add_connection(&tab)
+        .add_connection(&tab, None)
         .await
         .expect("add")
         .expect("0 -> 1");
@@ -41,7 +41,7 @@ pub async fn a_connection_back_within_the_grace_announces_nothing(store: &dyn St
 
     // The refreshed page's socket: no announcement.
     let back = conn(&s, later(60));
-    assert_eq!(store.add_connection(&back).await.expect("add"), None);
+    assert_eq!(store.add_connection(&back, None).await.expect("add"), None);
     assert!(
         store
             .settle_offline(later(6), 10)
@@ -77,7 +77,7 @@ pub async fn a_connection_back_within_the_grace_announces_nothing(store: &dyn St
     // Leave, return after the grace, leave: false, true, false, consecutive.
     let again = conn(&s, later(60));
     let up = store
-        .add_connection(&again)
+        .add_connection(&again, None)
         .await
         .expect("add")
         .expect("0 -> 1");
@@ -97,7 +97,7 @@ pub async fn offline_now_ends_a_pending_grace(store: &dyn Store) {
     store.create_user(&user("bob")).await.expect("create");
     let s = open_session(store, "bob", later(600)).await;
     let tab = conn(&s, later(60));
-    store.add_connection(&tab).await.expect("add");
+    store.add_connection(&tab, None).await.expect("add");
     assert_eq!(
         store.offline_now(&name("bob")).await.expect("now"),
         None,
@@ -130,7 +130,7 @@ pub async fn settle_user_takes_a_user_offline_once_due(store: &dyn Store) {
     store.create_user(&user("cy")).await.expect("create");
     let s = open_session(store, "cy", later(600)).await;
     let tab = conn(&s, later(60));
-    store.add_connection(&tab).await.expect("add");
+    store.add_connection(&tab, None).await.expect("add");
     store
         .remove_connection(&tab.id, RemoveIf::Always, Offline::After(later(5)))
         .await
@@ -158,13 +158,13 @@ pub async fn settle_user_takes_a_user_offline_once_due(store: &dyn Store) {
 
     // Back within the grace: nothing to settle.
     let tab = conn(&s, later(60));
-    store.add_connection(&tab).await.expect("add");
+    store.add_connection(&tab, None).await.expect("add");
     store
         .remove_connection(&tab.id, RemoveIf::Always, Offline::After(later(20)))
         .await
         .expect("rm");
     store
-        .add_connection(&conn(&s, later(60)))
+        .add_connection(&conn(&s, later(60)), None)
         .await
         .expect("back");
     assert_eq!(

@@ -9,8 +9,8 @@ use crate::store::{Offline, RemoveIf, Store};
 pub async fn renewing_leases_reports_unknown_connections(store: &dyn Store) {
     let s = open_session(store, "alice", later(600)).await;
     let (a, b) = (conn(&s, later(10)), conn(&s, later(100)));
-    store.add_connection(&a).await.expect("add");
-    store.add_connection(&b).await.expect("add");
+    store.add_connection(&a, None).await.expect("add");
+    store.add_connection(&b, None).await.expect("add");
     let stranger = ConnectionId::generate();
     let missing = store
         .renew_leases(&[a.id.clone(), b.id.clone(), stranger.clone()], later(50))
@@ -42,8 +42,8 @@ pub async fn the_sweep_removes_only_expired_connections(store: &dyn Store) {
         open_session(store, "bob", later(600)).await,
     );
     let (dead, alive) = (conn(&sa, later(10)), conn(&sb, later(10)));
-    store.add_connection(&dead).await.expect("add");
-    store.add_connection(&alive).await.expect("add");
+    store.add_connection(&dead, None).await.expect("add");
+    store.add_connection(&alive, None).await.expect("add");
     assert!(
         store
             .expired_connections(later(5), 10)

@@ -14,7 +14,7 @@ pub async fn connections_are_listed_by_session(store: &dyn Store) {
     let mut mine = [conn(&s1, later(60)), conn(&s1, later(60))];
     let theirs = conn(&s2, later(60));
     for c in mine.iter().chain([&theirs]) {
-        store.add_connection(c).await.expect("add");
+        store.add_connection(c, None).await.expect("add");
     }
     mine.sort_by(|a, b| a.id.cmp(&b.id));
     let listed = store.session_connections(&s1.key).await.expect("list");
@@ -46,7 +46,7 @@ pub async fn the_group_is_paged_without_gaps_or_repeats(store: &dyn Store) {
     let mut all: Vec<ConnectionId> = Vec::new();
     for _ in 0..23 {
         let c = conn(&s, later(60));
-        store.add_connection(&c).await.expect("add");
+        store.add_connection(&c, None).await.expect("add");
         all.push(c.id);
     }
     let mut seen = Vec::new();
@@ -95,7 +95,7 @@ pub async fn every_group_shard_together_is_the_group(store: &dyn Store) {
     let mut all: Vec<ConnectionId> = Vec::new();
     for _ in 0..23 {
         let c = conn(&s, later(60));
-        store.add_connection(&c).await.expect("add");
+        store.add_connection(&c, None).await.expect("add");
         all.push(c.id);
     }
     let shards = store.group_shards();

@@ -47,8 +47,8 @@ pub async fn every_change_is_logged_once_in_order(store: &dyn Store) {
     store.create_user(&user("alice")).await.expect("create");
     let s = open_session(store, "alice", later(600)).await;
     let (tab1, tab2) = (conn(&s, later(60)), conn(&s, later(60)));
-    store.add_connection(&tab1).await.expect("add");
-    store.add_connection(&tab2).await.expect("add");
+    store.add_connection(&tab1, None).await.expect("add");
+    store.add_connection(&tab2, None).await.expect("add");
     let rm = |id| store.remove_connection(id, RemoveIf::Always, Offline::Now);
     rm(&tab1.id).await.expect("rm");
     rm(&tab2.id).await.expect("rm");
@@ -108,11 +108,11 @@ pub async fn the_online_cut_and_the_log_after_it_add_up(store: &dyn Store) {
         open_session(store, "cy", later(600)).await,
     );
     store
-        .add_connection(&conn(&sb, later(60)))
+        .add_connection(&conn(&sb, later(60)), None)
         .await
         .expect("add");
     let cy = conn(&sc, later(60));
-    store.add_connection(&cy).await.expect("add");
+    store.add_connection(&cy, None).await.expect("add");
     store
         .remove_connection(&cy.id, RemoveIf::Always, Offline::Now)
         .await
@@ -126,7 +126,7 @@ pub async fn the_online_cut_and_the_log_after_it_add_up(store: &dyn Store) {
     assert_eq!(listed, [("bob", 1, true)]);
     let sa = open_session(store, "amy", later(600)).await;
     store
-        .add_connection(&conn(&sa, later(60)))
+        .add_connection(&conn(&sa, later(60)), None)
         .await
         .expect("add");
     assert_eq!(

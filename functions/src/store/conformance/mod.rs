@@ -13,6 +13,7 @@ use super::{ConnectionRecord, SessionRecord, Store, UserRecord};
 use crate::domain::{ConnectionId, SessionToken, Timestamp, UserPresence, Username};
 
 mod accounts;
+mod caps;
 mod grace;
 mod leases;
 mod listing;
@@ -20,6 +21,7 @@ mod log;
 mod presence;
 
 pub use accounts::*;
+pub use caps::*;
 pub use grace::*;
 pub use leases::*;
 pub use listing::*;
@@ -118,8 +120,11 @@ pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
     a_connection_of_an_ended_session_is_refused(&make().await).await;
     every_group_shard_together_is_the_group(&make().await).await;
     settle_user_takes_a_user_offline_once_due(&make().await).await;
+    a_user_at_the_connection_cap_is_refused_and_nothing_changes(&make().await).await;
     let store = make().await;
     concurrent_transitions_alternate_exactly(&[&store, &store]).await;
+    let store = make().await;
+    racing_connects_never_exceed_the_cap(&[&store, &store]).await;
 }
 
 /// Makes one `#[tokio::test]` per conformance check. `$make` is an async
@@ -152,12 +157,19 @@ macro_rules! conformance_suite {
             a_connection_of_an_ended_session_is_refused,
             every_group_shard_together_is_the_group,
             settle_user_takes_a_user_offline_once_due,
+            a_user_at_the_connection_cap_is_refused_and_nothing_changes,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_transitions_alternate_exactly() {
             let store = $make.await;
             let one: &dyn $crate::store::Store = &*store;
             $crate::store::conformance::concurrent_transitions_alternate_exactly(&[one, one]).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn racing_connects_never_exceed_the_cap() {
+            let store = $make.await;
+            let one: &dyn $crate::store::Store = &*store;
+            $crate::store::conformance::racing_connects_never_exceed_the_cap(&[one, one]).await;
         }
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {

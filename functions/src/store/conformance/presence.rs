@@ -13,13 +13,13 @@ pub async fn tabs_open_and_close_with_exactly_the_right_announcements(store: &dy
     let s = open_session(store, "alice", later(600)).await;
     let (tab1, tab2) = (conn(&s, later(60)), conn(&s, later(60)));
     let online = store
-        .add_connection(&tab1)
+        .add_connection(&tab1, None)
         .await
         .expect("add")
         .expect("0 -> 1");
     assert!(online.is_logged_in);
     assert_eq!(online.username, name("alice"));
-    assert_eq!(store.add_connection(&tab2).await.expect("add"), None);
+    assert_eq!(store.add_connection(&tab2, None).await.expect("add"), None);
     assert!(list_all(store).await[0].is_logged_in);
 
     let removed = store
@@ -55,7 +55,7 @@ pub async fn removing_an_unknown_connection_does_nothing(store: &dyn Store) {
             .expect("rm"),
         None
     );
-    store.add_connection(&c).await.expect("add");
+    store.add_connection(&c, None).await.expect("add");
     assert!(
         store
             .remove_connection(&c.id, RemoveIf::Always, Offline::Now)
@@ -77,8 +77,8 @@ pub async fn adding_the_same_connection_twice_counts_it_once(store: &dyn Store) 
     store.create_user(&user("alice")).await.expect("create");
     let s = open_session(store, "alice", later(600)).await;
     let c = conn(&s, later(60));
-    assert!(store.add_connection(&c).await.expect("add").is_some());
-    assert_eq!(store.add_connection(&c).await.expect("add"), None);
+    assert!(store.add_connection(&c, None).await.expect("add").is_some());
+    assert_eq!(store.add_connection(&c, None).await.expect("add"), None);
     let gone = store
         .remove_connection(&c.id, RemoveIf::Always, Offline::Now)
         .await
@@ -102,7 +102,7 @@ pub async fn concurrent_transitions_alternate_exactly(stores: &[&dyn Store]) {
         let store = stores[i % stores.len()];
         async move {
             let mut events = Vec::new();
-            events.extend(store.add_connection(c).await.expect("add"));
+            events.extend(store.add_connection(c, None).await.expect("add"));
             tokio::task::yield_now().await;
             let removed = store
                 .remove_connection(&c.id, RemoveIf::Always, Offline::Now)
@@ -138,7 +138,7 @@ pub async fn concurrent_transitions_alternate_exactly(stores: &[&dyn Store]) {
         conns
             .iter()
             .enumerate()
-            .map(|(i, c)| stores[i % stores.len()].add_connection(c)),
+            .map(|(i, c)| stores[i % stores.len()].add_connection(c, None)),
     )
     .await;
     let ups = opened.into_iter().filter_map(|r| r.expect("add")).count();
@@ -161,14 +161,14 @@ pub async fn a_connection_of_an_ended_session_is_refused(store: &dyn Store) {
     store.create_user(&user("alice")).await.expect("create");
     let gone = open_session(store, "alice", later(600)).await;
     store.delete_session(&gone.key).await.expect("delete");
-    let refused = store.add_connection(&conn(&gone, later(60))).await;
+    let refused = store.add_connection(&conn(&gone, later(60)), None).await;
     assert!(
         matches!(refused, Err(crate::store::StoreError::NotFound)),
         "{refused:?}"
     );
     let past = crate::domain::Timestamp::now().as_millis() - 1000;
     let expired = open_session(store, "alice", crate::domain::Timestamp::from_millis(past)).await;
-    let refused = store.add_connection(&conn(&expired, later(60))).await;
+    let refused = store.add_connection(&conn(&expired, later(60)), None).await;
     assert!(
         matches!(refused, Err(crate::store::StoreError::NotFound)),
         "{refused:?}"

@@ -158,8 +158,12 @@ impl Store for DynamoStore {
         self.drop_session(key).await
     }
 
-    async fn add_connection(&self, conn: &ConnectionRecord) -> StoreResult<Option<PresenceEvent>> {
-        self.register(conn).await
+    async fn add_connection(
+        &self,
+        conn: &ConnectionRecord,
+        max_per_user: Option<u32>,
+    ) -> StoreResult<Option<PresenceEvent>> {
+        self.register(conn, max_per_user).await
     }
 
     async fn remove_connection(

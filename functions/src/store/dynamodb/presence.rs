@@ -15,7 +15,11 @@
 //!   and `seq` are still exactly what was read → the online event `s + 1`;
 //! * connect, `seq` odd, `conns = 0` (an offline pending its grace): Put +
 //!   `SET conns = 1 REMOVE pending, offline_at` if unchanged → no event;
-//! * connect, `conns ≥ 1`: Put + `SET conns = conns + 1` if `conns >= 1`;
+//! * connect, `conns ≥ 1`: Put + `SET conns = conns + 1` if `conns >= 1`
+//!   (and `conns < cap` under a per-user cap);
+//! * connect, `conns` at the cap: refused without writing
+//!   (`StoreError::LimitReached`); the counters were read consistently, and
+//!   a connect that raced past the read fails its condition and re-reads;
 //! * disconnect, `conns ≤ 1`: Delete the connection (it still exists with
 //!   this user and, for the sweep, an ended lease) + either `SET conns = 0,
 //!   seq = s + 1 REMOVE online, …` (offline now → the offline event) or
@@ -95,6 +99,7 @@ impl DynamoStore {
     pub(super) async fn register(
         &self,
         c: &ConnectionRecord,
+        max_per_user: Option<u32>,
     ) -> StoreResult<Option<PresenceEvent>> {
         let mut item = Item::new();
         item.insert(CONN_ID.into(), s(c.id.as_str()));
@@ -114,6 +119,15 @@ impl DynamoStore {
                 .map_err(build)?;
             let update = self.presence_update(&c.username);
             let conns = counters.conns.unwrap_or(0);
+            if max_per_user.is_some_and(|cap| conns >= u64::from(cap)) {
+                // Unless this very id is registered already (a retried
+                // connect only extends its lease).
+                if self.connection(&c.id).await?.is_some() {
+                    self.extend_lease(&c.id, c.lease_until).await?;
+                    return Ok(None);
+                }
+                return Err(StoreError::LimitReached);
+            }
             let (update, seq) = if !counters.online() {
                 let next = counters.seq.unwrap_or(0) + 1;
                 let update = update
@@ -136,13 +150,18 @@ impl DynamoStore {
                     .expression_attribute_values(":one", n(1));
                 (unchanged(counters, update, ""), None)
             } else {
-                (
-                    update
-                        .update_expression("SET #conns = #conns + :one")
-                        .condition_expression("#conns >= :one")
-                        .expression_attribute_values(":one", n(1)),
-                    None,
-                )
+                let update = update
+                    .update_expression("SET #conns = #conns + :one")
+                    .expression_attribute_values(":one", n(1));
+                let update = match max_per_user {
+                    // Another connect may have taken the last place since
+                    // the read: then this fails, and the retry re-reads.
+                    Some(cap) => update
+                        .condition_expression("#conns >= :one AND #conns < :cap")
+                        .expression_attribute_values(":cap", n(u64::from(cap))),
+                    None => update.condition_expression("#conns >= :one"),
+                };
+                (update, None)
             };
             let update = update.build().map_err(build)?;
             // The session must still exist (a log out racing this connect).

@@ -220,7 +220,11 @@ impl Store for MemoryStore {
         Ok(self.state().sessions.remove(key).is_some())
     }
 
-    async fn add_connection(&self, conn: &ConnectionRecord) -> StoreResult<Option<PresenceEvent>> {
+    async fn add_connection(
+        &self,
+        conn: &ConnectionRecord,
+        max_per_user: Option<u32>,
+    ) -> StoreResult<Option<PresenceEvent>> {
         let now = Timestamp::now();
         self.change(|s| {
             if s.sessions
@@ -237,6 +241,10 @@ impl Store for MemoryStore {
                     c.lease_until = until;
                 }
                 return Ok(None);
+            }
+            let open = s.presence.get(&conn.username).map_or(0, |p| p.connections);
+            if max_per_user.is_some_and(|cap| open >= u64::from(cap)) {
+                return Err(StoreError::LimitReached);
             }
             s.connections.insert(conn.id.clone(), conn.clone());
             s.leases.insert((conn.lease_until, conn.id.clone()));

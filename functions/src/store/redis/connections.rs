@@ -23,6 +23,7 @@ impl RedisStore {
     pub(super) async fn insert_connection(
         &self,
         c: &ConnectionRecord,
+        max_per_user: Option<u32>,
     ) -> StoreResult<Option<PresenceEvent>> {
         let seq: i64 = self
             .invocation(&self.scripts.add_connection)
@@ -30,10 +31,12 @@ impl RedisStore {
             .arg(c.username.as_str())
             .arg(c.session.as_str())
             .arg(c.lease_until.as_millis())
+            .arg(max_per_user.map(|n| n.to_string()).unwrap_or_default())
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
         match u64::try_from(seq) {
+            Err(_) if seq == -2 => Err(StoreError::LimitReached),
             Err(_) => Err(StoreError::NotFound),
             Ok(0) => Ok(None),
             Ok(seq) => Ok(Some(event(c.username.clone(), seq))),

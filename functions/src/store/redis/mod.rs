@@ -297,8 +297,12 @@ impl Store for RedisStore {
         Ok(n > 0)
     }
 
-    async fn add_connection(&self, c: &ConnectionRecord) -> StoreResult<Option<PresenceEvent>> {
-        self.insert_connection(c).await
+    async fn add_connection(
+        &self,
+        c: &ConnectionRecord,
+        max_per_user: Option<u32>,
+    ) -> StoreResult<Option<PresenceEvent>> {
+        self.insert_connection(c, max_per_user).await
     }
 
     async fn remove_connection(

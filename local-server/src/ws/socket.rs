@@ -1,0 +1,303 @@
+//! One socket's loop: its snapshot, the queued events and pings out,
+//! client messages in (each counted against the socket's allowance), and
+//! closing with a code that says why, however the socket ends; then
+//! unregistering, retried until the store takes it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use rollcall::domain::{ConnectionId, PresenceEvent, Timestamp};
+use rollcall::handlers::auth::Authenticated;
+use rollcall::handlers::ws::{self as shared, Reply};
+
+use super::bucket::TokenBucket;
+use crate::app::AppState;
+use crate::hub::{Outbound, close};
+use tokio::sync::mpsc;
+
+/// A registered connection, about to run.
+pub struct Open {
+    /// Its id (already registered in the store).
+    pub id: ConnectionId,
+    /// Its session and user.
+    pub who: Authenticated,
+    /// Its user's "online" event if it was their first connection.
+    pub online: Option<PresenceEvent>,
+    /// The time of the client's list, if it said.
+    pub since: Option<Timestamp>,
+}
+
+/// How a socket's loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client closed it, or the connection dropped.
+    Client,
+    /// A read or write failed, or a write did not finish in time.
+    Broken,
+    /// Nothing heard for `ROLLCALL_WS_IDLE_TIMEOUT_SECS`.
+    Idle,
+    /// A message over [`shared::MAX_CLIENT_MESSAGE_BYTES`].
+    TooBig,
+    /// Messages faster than `ROLLCALL_WS_MESSAGE_RATE`.
+    TooManyMessages,
+    /// Its session reached its expiry.
+    SessionExpired,
+    /// Its registration was gone when a message came (swept).
+    Unregistered,
+    /// Closed from outside (the hub: log out, lagging, lease, shutdown).
+    Closed(u16),
+}
+
+impl End {
+    /// The close code to send, if any, and the metrics label.
+    fn code_and_reason(self) -> (Option<u16>, &'static str) {
+        match self {
+            Self::Client => (None, "client"),
+            Self::Broken => (None, "broken"),
+            Self::Idle => (None, "idle"),
+            Self::TooBig => (Some(close::TOO_BIG), "too_big"),
+            Self::TooManyMessages => (Some(close::TOO_MANY_MESSAGES), "too_many_messages"),
+            Self::SessionExpired => (Some(close::LOGGED_OUT), "session_expired"),
+            Self::Unregistered => (Some(close::EXPIRED), "expired"),
+            Self::Closed(code) => (
+                Some(code),
+                match code {
+                    close::LOGGED_OUT => "logged_out",
+                    close::EXPIRED => "expired",
+                    close::LAGGING => "lagging",
+                    close::GOING_AWAY => "shutdown",
+                    _ => "other",
+                },
+            ),
+        }
+    }
+}
+
+/// One socket's life, once registered: snapshot, then events and pings
+/// out and client messages in until either side ends it or its session
+/// expires; then unregister (retried until the store takes it), and if it
+/// was the user's last socket they go offline after the grace period.
+pub async fn run(state: AppState, open: Open, socket: WebSocket) {
+    let Open {
+        id,
+        who,
+        online,
+        since,
+    } = open;
+    let ctx = &state.ctx;
+    let (mut sink, mut stream) = socket.split();
+    // Our own arrival is in the log; once the view has it, the snapshot
+    // shows us online and the event itself is not sent to us.
+    if let Some(e) = &online
+        && !state
+            .feed
+            .view
+            .wait_for(&e.username, e.seq, JOIN_WAIT)
+            .await
+    {
+        tracing::warn!("the presence view is behind; joining anyway");
+    }
+    let mut reg = state.feed.join(&id);
+    let replies = reg.tx.clone();
+    queue_joined(&state, &replies, since).await;
+    state.metrics.sockets_opened.inc();
+    tracing::debug!("socket open");
+
+    let started = Instant::now();
+    let heard = AtomicU64::new(0); // ms since `started` of the last frame received
+    let ping_every = ctx.config.ws_ping_interval;
+    let idle_limit = ctx.config.ws_idle_timeout;
+    let closing = reg.cancel.clone();
+    let mut allowance = TokenBucket::new(ctx.config.socket_limits.messages, started);
+    let session_left = Duration::from_millis(
+        who.expires_at
+            .as_millis()
+            .saturating_sub(Timestamp::now().as_millis()),
+    );
+
+    let sending = async {
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        loop {
+            tokio::select! {
+                out = reg.rx.recv() => {
+                    let ok = match out {
+                        Some(Outbound(frames)) => send_all(&mut sink, &frames, idle_limit).await,
+                        None => false,
+                    };
+                    if !ok {
+                        return End::Broken;
+                    }
+                }
+                _ = ping.tick() => {
+                    let silent = started.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
+                    if silent > idle_limit {
+                        tracing::info!("reaping a silent socket");
+                        return End::Idle;
+                    }
+                    if !send(&mut sink, Message::Ping(bytes::Bytes::new()), idle_limit).await {
+                        return End::Broken;
+                    }
+                }
+            }
+        }
+    };
+
+    let receiving = async {
+        while let Some(msg) = stream.next().await {
+            let now = Instant::now();
+            heard.store(millis(now - started), Ordering::Relaxed);
+            let counted = matches!(
+                msg,
+                Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_))
+            );
+            if counted && allowance.as_mut().is_some_and(|b| !b.take(now)) {
+                tracing::info!("closing a socket over its message rate");
+                state.metrics.limited("ws:message");
+                return End::TooManyMessages;
+            }
+            match msg {
+                Ok(Message::Text(text)) => {
+                    match shared::default(ctx, &id, text.as_str(), shared::Lease::KeptByServer)
+                        .await
+                    {
+                        Ok(Reply::Nothing) => {}
+                        Ok(Reply::Send(m)) => {
+                            let _ = replies.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
+                        }
+                        Ok(Reply::Snapshot { since }) => {
+                            state.feed.snapshot_to(&replies);
+                            queue_joined(&state, &replies, since).await;
+                        }
+                        Ok(Reply::Close) => return End::Unregistered,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "client message failed");
+                        }
+                    }
+                }
+                Ok(Message::Close(_)) => return End::Client,
+                Ok(_) => {} // binary is ignored; pings are answered by the library
+                Err(e) => {
+                    tracing::debug!(error = %e, "socket read failed");
+                    // An oversized message is a protocol error we can name.
+                    let too_big = matches!(
+                        e.into_inner().downcast_ref::<tungstenite::Error>(),
+                        Some(tungstenite::Error::Capacity(_))
+                    );
+                    return if too_big { End::TooBig } else { End::Broken };
+                }
+            }
+        }
+        End::Client
+    };
+
+    let end = tokio::select! {
+        end = sending => end,
+        end = receiving => end,
+        () = closing.cancelled() => End::Closed(reg.close_code()),
+        () = tokio::time::sleep(session_left) => End::SessionExpired,
+    };
+    state.hub.unregister(&id);
+    // Closed from outside while ending for another reason: say why.
+    let end = if closing.is_cancelled() {
+        End::Closed(reg.close_code())
+    } else {
+        end
+    };
+    let (code, reason) = end.code_and_reason();
+    state.metrics.closed(reason);
+    if let Some(code) = code {
+        let text = match end {
+            End::SessionExpired => "session expired",
+            _ => close_text(code),
+        };
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(text),
+        }));
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
+    }
+    unregister(ctx.clone(), id).await;
+    tracing::debug!(reason, "socket closed");
+}
+
+/// How long a new socket waits for the view to show its own arrival.
+const JOIN_WAIT: Duration = Duration::from_secs(2);
+
+/// Queues the `joined` message for a client whose list is from `since`.
+async fn queue_joined(state: &AppState, tx: &mpsc::Sender<Outbound>, since: Option<Timestamp>) {
+    match shared::joined(&state.ctx, since).await {
+        Ok(Some(m)) => {
+            let _ = tx.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not list the users who joined"),
+    }
+}
+
+/// Unregisters a closed socket, retrying while the store fails (a Redis
+/// restart), until its lease would have ended anyway (after that the sweep
+/// removes it).
+pub async fn unregister(ctx: rollcall::AppContext, id: ConnectionId) {
+    let give_up = Instant::now() + ctx.config.lease;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match shared::disconnect(&ctx, &id).await {
+            Ok(()) => return,
+            Err(e) if Instant::now() + backoff < give_up => {
+                tracing::warn!(error = %e, "could not unregister a closed socket; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not unregister a closed socket; its lease will end it");
+                return;
+            }
+        }
+    }
+}
+
+/// Sends `frames` in order, each with [`send`]'s deadline.
+async fn send_all(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    frames: &[Utf8Bytes],
+    deadline: Duration,
+) -> bool {
+    for f in frames {
+        if !send(sink, Message::Text(f.clone()), deadline).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// Sends with a deadline: a peer that stops reading cannot hold the loop.
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    msg: Message,
+    deadline: Duration,
+) -> bool {
+    matches!(
+        tokio::time::timeout(deadline, sink.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// The reason sent with a close code.
+fn close_text(code: u16) -> &'static str {
+    match code {
+        close::GOING_AWAY => "server shutting down",
+        close::TOO_BIG => "message too big",
+        close::LOGGED_OUT => "logged out",
+        close::EXPIRED => "connection expired; reconnect",
+        close::LAGGING => "too slow; reconnect",
+        close::TOO_MANY_MESSAGES => "too many messages; reconnect later",
+        _ => "server error",
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
