@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rollcall::context::Announcing;
+use rollcall::limits::RateLimiter;
 use rollcall::store::Store;
 use rollcall::store::dynamodb::DynamoStore;
 use rollcall_local_server::gateway::{self, EventSources, GatewayOptions, GatewayStats};
@@ -43,7 +44,7 @@ pub async fn spawn_gateway(
     opts: GatewayOptions,
     extra: &[(&str, &str)],
 ) -> TestGateway {
-    start(store, None, opts, extra).await
+    start(store, None, None, opts, extra).await
 }
 
 /// Starts the stand-in on a DynamoDB `store` whose presence table's stream
@@ -53,12 +54,31 @@ pub async fn spawn_gateway_on_dynamodb(
     opts: GatewayOptions,
     extra: &[(&str, &str)],
 ) -> TestGateway {
-    start(Arc::new(store.clone()), Some(store), opts, extra).await
+    start(Arc::new(store.clone()), Some(store), None, opts, extra).await
+}
+
+/// Like [`spawn_gateway_on_dynamodb`], with the parts apart, for tests that
+/// count what the functions call: the functions use `store` (as in AWS, one
+/// that does not read the stream: a Lambda function gets its records from
+/// the event source mapping), the stream mapping reads `stream` (the same
+/// tables), and the functions and the queue mappings send and poll through
+/// `sqs` (a client of the shared moto server, e.g. with an interceptor);
+/// the rate limits count in `limiter` (as the template's: DynamoDB).
+pub async fn spawn_gateway_counted(
+    store: Arc<dyn Store>,
+    stream: DynamoStore,
+    sqs: aws_sdk_sqs::Client,
+    limiter: Arc<dyn RateLimiter>,
+    opts: GatewayOptions,
+    extra: &[(&str, &str)],
+) -> TestGateway {
+    start(store, Some(stream), Some((sqs, limiter)), opts, extra).await
 }
 
 async fn start(
     store: Arc<dyn Store>,
     stream: Option<DynamoStore>,
+    counted: Option<(aws_sdk_sqs::Client, Arc<dyn RateLimiter>)>,
     mut opts: GatewayOptions,
     extra: &[(&str, &str)],
 ) -> TestGateway {
@@ -71,7 +91,13 @@ async fn start(
         ws.local_addr().expect("addr"),
     );
     gateway::cli::configure(&mut config, http_addr, ws_addr, &opts.stage);
-    let sqs = crate::moto::sqs_client().expect("the stand-in's queues need moto");
+    let (sqs, limiter) = match counted {
+        Some((sqs, limiter)) => (sqs, Some(limiter)),
+        None => (
+            crate::moto::sqs_client().expect("the stand-in's queues need moto"),
+            None,
+        ),
+    };
     let prefix = format!("rollcall-test-{}-", crate::unique_name(""));
     let (push_url, settle_url) = gateway::esm::create_queues(&sqs, &prefix)
         .await
@@ -100,6 +126,10 @@ async fn start(
         announcing,
     )
     .expect("context");
+    let ctx = match limiter {
+        Some(l) => ctx.with_limiter(l),
+        None => ctx,
+    };
     let stats = GatewayStats::default();
     let stop = CancellationToken::new();
     tokio::spawn(gateway::serve_with_stats(

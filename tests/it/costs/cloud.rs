@@ -14,7 +14,7 @@ use rollcall::store::dynamodb::DynamoStore;
 use rollcall_local_server::gateway::{GatewayOptions, GatewayStats, StatsSnapshot};
 use rollcall_tests::PASSWORD;
 use rollcall_tests::client::{Socket, Visitor};
-use rollcall_tests::gateway::{TestGateway, spawn_gateway};
+use rollcall_tests::gateway::{TestGateway, spawn_gateway_counted};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -30,6 +30,61 @@ use crate::infra::{self, Eval};
 pub(super) const GRACE: &str = "ROLLCALL_OFFLINE_GRACE_SECS";
 /// The template's connection lease.
 pub(super) const LEASE: &str = "ROLLCALL_LEASE_SECS";
+/// The template's client ping period (every other ping renews the lease).
+pub(super) const PING: &str = "ROLLCALL_CLIENT_PING_SECS";
+
+/// Writes `n` users' presence items as online (one connection each, first
+/// transition), straight into the table, in batches of 25.
+async fn seed_online(client: &aws_sdk_dynamodb::Client, tables: &Tables, n: usize) {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use rollcall::domain::Username;
+    use rollcall::store::dynamodb::schema;
+    let s = |v: String| AttributeValue::S(v);
+    let requests: Vec<WriteRequest> = (0..n)
+        .map(|i| {
+            let name = Username::parse(&format!("online.{i:05}")).expect("name");
+            let item = [
+                (schema::PRESENCE_NAME, s(name.as_str().to_owned())),
+                (schema::PRESENCE_SEQ, AttributeValue::N("1".into())),
+                (schema::PRESENCE_CONNS, AttributeValue::N("1".into())),
+                (schema::PRESENCE_ONLINE, s(schema::online_value(&name))),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .expect("put");
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    for chunk in requests.chunks(25) {
+        let out = client
+            .batch_write_item()
+            .request_items(&tables.presence, chunk.to_vec())
+            .send()
+            .await
+            .expect("BatchWriteItem");
+        assert!(
+            out.unprocessed_items().is_none_or(|u| u.is_empty()),
+            "moto left items unwritten"
+        );
+    }
+}
+
+/// The template's rate limits, which every scenario runs with (they are
+/// DynamoDB calls of their own).
+const LIMITS: &[&str] = &[
+    "ROLLCALL_LOGIN_RATE_PER_ADDR",
+    "ROLLCALL_LOGIN_FAILURES_PER_USER",
+    "ROLLCALL_SIGNUP_RATE_PER_ADDR",
+    "ROLLCALL_SIGNUP_RATE_PER_USER",
+    "ROLLCALL_WS_UPGRADES_PER_ADDR",
+    "ROLLCALL_WS_UPGRADES_PER_SESSION",
+    "ROLLCALL_WS_MAX_PER_USER",
+    "ROLLCALL_WS_MESSAGE_RATE",
+];
 
 /// The Lambda functions behind the stand-in, on fresh moto tables, counted.
 pub(super) struct Cloud {
@@ -40,6 +95,7 @@ pub(super) struct Cloud {
     pub(super) ctx: rollcall::AppContext,
     stats: GatewayStats,
     calls: Recorder,
+    sqs_calls: Recorder,
     /// The fresh tables in moto.
     pub(super) tables: Tables,
     /// The presence table's stream, for its index writes.
@@ -47,9 +103,15 @@ pub(super) struct Cloud {
     _gateway: TestGateway,
 }
 
+/// How long nothing more may happen after an event is complete: longer
+/// than the stand-in's stream poll (200 ms) plus a queue poller's idle wait
+/// (100 ms) and the work they hand over.
+const QUIET: Duration = Duration::from_millis(700);
+
 /// A reading of every counter, to measure what happens after it.
 pub(super) struct Mark {
     calls: usize,
+    sqs: usize,
     gateway: StatsSnapshot,
     presence: Seen,
 }
@@ -59,19 +121,78 @@ pub(super) struct Mark {
 pub(super) struct Usage {
     /// The DynamoDB requests.
     pub(super) calls: Vec<Call>,
+    /// The SQS requests the functions made (not their mappings' polls).
+    pub(super) sqs: Vec<Call>,
     /// The presence items it changed, before and after.
     pub(super) changes: Vec<Change>,
     /// The stand-in's counters.
     pub(super) gateway: StatsSnapshot,
 }
 
+/// Invocations of every function, summed.
+pub(super) trait Invocations {
+    /// Every function invocation the stand-in made.
+    fn invocations(&self) -> u64;
+}
+
+impl Invocations for StatsSnapshot {
+    fn invocations(&self) -> u64 {
+        self.ws_connect
+            + self.ws_disconnect
+            + self.ws_default
+            + self.http
+            + self.sweep
+            + self.fanout
+            + self.push
+            + self.settle
+    }
+}
+
+impl Usage {
+    /// How many `op` requests `function` made (DynamoDB or SQS).
+    pub(super) fn count(&self, function: &str, op: &str) -> usize {
+        self.calls
+            .iter()
+            .chain(&self.sqs)
+            .filter(|c| c.function == Some(function) && c.op == op)
+            .count()
+    }
+
+    /// `function: op` counts, for messages.
+    pub(super) fn summary(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for c in self.calls.iter().chain(&self.sqs) {
+            *out.entry(format!("{}: {}", c.function.unwrap_or("-"), c.op))
+                .or_default() += 1;
+        }
+        out
+    }
+}
+
 impl Cloud {
     /// The functions with the tests' fast timings except `deployed`, the
     /// variables taken from the template's environment as AWS runs it
-    /// ([`GRACE`], [`LEASE`]). `None` (after moto said `SKIPPED`) without
-    /// moto.
-    pub(super) async fn start(opts: GatewayOptions, deployed: &[&str]) -> Option<Self> {
+    /// ([`GRACE`], [`LEASE`], …), and `overrides`. `None` (after moto said
+    /// `SKIPPED`) without moto.
+    pub(super) async fn start(
+        opts: GatewayOptions,
+        deployed: &[&str],
+        overrides: &[(&str, &str)],
+    ) -> Option<Self> {
+        Self::seeded(opts, deployed, overrides, 0).await
+    }
+
+    /// [`Cloud::start`] with `online` users already online (presence items
+    /// written before the stand-in starts, so no event announces them: as
+    /// if they had come online long ago).
+    pub(super) async fn seeded(
+        opts: GatewayOptions,
+        deployed: &[&str],
+        overrides: &[(&str, &str)],
+        online: usize,
+    ) -> Option<Self> {
         let calls = Recorder::default();
+        let sqs_calls = Recorder::of_functions();
         let base = rollcall_tests::moto::client()?;
         let streams = rollcall_tests::moto::streams_client()?;
         let conf = base
@@ -79,19 +200,30 @@ impl Cloud {
             .to_builder()
             .interceptor(calls.clone())
             .build();
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::from_conf(conf),
-            rollcall_tests::moto::unique_tables(),
-        );
-        store
+        let tables = rollcall_tests::moto::unique_tables();
+        // The functions' store, recorded, reading no stream (as in Lambda);
+        // the stream mapping's, on the same tables, with clients of its own.
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), tables.clone());
+        let stream = rollcall_tests::moto::store_on(tables.clone())?;
+        stream
             .create_tables()
             .await
             .expect("create the tables in moto");
-        let tables = store.tables().clone();
-        let presence = PresenceStream::new(store.client(), streams, &tables.presence).await;
+        if online > 0 {
+            seed_online(&base, &tables, online).await;
+        }
+        let presence = PresenceStream::new(stream.client(), streams, &tables.presence).await;
+        let sqs = rollcall_tests::moto::sqs_client()?;
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            sqs.config()
+                .to_builder()
+                .interceptor(sqs_calls.clone())
+                .build(),
+        );
         let env = Eval::new(&[]).environment(&infra::function("ws_connect").logical);
-        let extra: Vec<(&str, &str)> = deployed
+        let mut extra: Vec<(&str, &str)> = deployed
             .iter()
+            .chain(LIMITS)
             .map(|v| {
                 (
                     *v,
@@ -99,25 +231,61 @@ impl Cloud {
                 )
             })
             .collect();
+        extra.extend_from_slice(overrides);
         // The tests' fast timings otherwise: leases of 1.5 s, which matters
         // only to the sweep and 410 scenarios (no sweep runs unless asked for).
-        let gw = spawn_gateway(Arc::new(store), opts, &extra).await;
+        // The template's limiter: counts in the sessions table, recorded.
+        let limiter = Arc::new(rollcall::limits::dynamodb::DynamoLimiter::new(
+            store.client().clone(),
+            tables.sessions.clone(),
+        ));
+        let gw = spawn_gateway_counted(Arc::new(store), stream, sqs, limiter, opts, &extra).await;
         Some(Self {
             base: gw.base.clone(),
             ws_url: gw.ws_url.clone(),
             ctx: gw.ctx.clone(),
             stats: gw.stats.clone(),
             calls,
+            sqs_calls,
             tables,
             presence,
             _gateway: gw,
         })
     }
 
-    /// Reads every counter.
+    /// Reads every counter once nothing has happened for [`QUIET`] (what
+    /// an earlier event caused may still be on its way: a shard the fan-out
+    /// lists after the watchers got their message).
     pub(super) async fn mark(&self) -> Mark {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let now = || {
+            (
+                self.calls.len(),
+                self.sqs_calls.len(),
+                self.stats.snapshot(),
+            )
+        };
+        let mut seen = now();
+        loop {
+            tokio::time::sleep(QUIET).await;
+            let again = now();
+            if again == seen {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the cloud never went quiet: {again:?}"
+            );
+            seen = again;
+        }
+        self.mark_now().await
+    }
+
+    /// Reads every counter now.
+    pub(super) async fn mark_now(&self) -> Mark {
         Mark {
             calls: self.calls.len(),
+            sqs: self.sqs_calls.len(),
             gateway: self.stats.snapshot(),
             presence: self.presence.mark().await,
         }
@@ -127,38 +295,54 @@ impl Cloud {
     fn usage(&self, since: &Mark) -> Usage {
         Usage {
             calls: self.calls.since(since.calls),
+            sqs: self.sqs_calls.since(since.sqs),
             changes: Vec::new(),
             gateway: self.stats.snapshot().since(&since.gateway),
         }
     }
 
-    /// Waits until the counters since `since` satisfy `done`, then gives
-    /// the usage (invocations count once the function returned, so every
-    /// DynamoDB call they made is in).
-    pub(super) async fn settle(
-        &self,
-        since: &Mark,
-        done: impl Fn(&StatsSnapshot) -> bool,
-    ) -> Usage {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    /// Waits until what happened since `since` satisfies `done`, then
+    /// until nothing more has happened for [`QUIET`] (an event's stream
+    /// record, queue messages and the invocations they cause all come
+    /// after the request that caused them, and an invocation counts once
+    /// its function has returned), and gives the usage: anything that
+    /// followed is in it, for the scenario's shape to catch.
+    pub(super) async fn settle(&self, since: &Mark, done: impl Fn(&Usage) -> bool) -> Usage {
+        let mut u = self.wait(since, done).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let size = |u: &Usage| (u.calls.len(), u.sqs.len(), u.gateway.clone());
         loop {
-            let u = self.usage(since);
-            if done(&u.gateway) {
-                // Anything else still in flight would show up here.
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                let mut again = self.usage(since);
-                assert_eq!(
-                    again.calls.len(),
-                    u.calls.len(),
-                    "calls kept coming after the event"
-                );
-                again.changes = self.presence.since(&since.presence).await;
-                return again;
+            tokio::time::sleep(QUIET).await;
+            let again = self.usage(since);
+            if size(&again) == size(&u) {
+                break;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "event did not complete: {:?}",
-                u.gateway
+                "calls kept coming after the event: {:#?}\n{:?}",
+                again.summary(),
+                again.gateway
+            );
+            u = again;
+        }
+        u.changes = self.presence.since(&since.presence).await;
+        u
+    }
+
+    /// Waits until what happened since `since` satisfies `done` (no
+    /// [`QUIET`] check: more may follow).
+    pub(super) async fn wait(&self, since: &Mark, done: impl Fn(&Usage) -> bool) -> Usage {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let u = self.usage(since);
+            if done(&u) {
+                return u;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "event did not complete: {:?}\n{:#?}",
+                u.gateway,
+                u.summary()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -10,8 +10,8 @@ use rollcall_tests::client::Visitor;
 use rollcall_tests::{PASSWORD, unique_name};
 use serde_json::json;
 
-use super::checks::{PRESENCE_SHARDS, SHARDS, check_permissions, expect, no_gateway_calls, shape};
-use super::cloud::{Cloud, GRACE};
+use super::checks::{ANNOUNCED, PRESENCE_SHARDS, SHARDS, check_permissions, expect, shape, with};
+use super::cloud::{Cloud, GRACE, Invocations};
 use super::pricing::{Row, print_table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,6 +25,9 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
         },
         // The template's grace; the tests' 1.5 s leases, to run out in time.
         &[GRACE],
+        // The tests' 0.5 s pings leave the template's message rate no room
+        // (its ping is 30 s); no scenario here counts a $default.
+        &[("ROLLCALL_WS_MESSAGE_RATE", "off")],
     )
     .await
     else {
@@ -33,7 +36,7 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     let start = cloud.mark().await;
     let watcher_token = cloud.account(&unique_name("watcher")).await;
     let mut watcher = cloud.watcher(&watcher_token).await;
-    cloud.settle(&start, |g| g.ws_default == 1).await;
+    cloud.wait(&start, |u| u.gateway.ws_default == 1).await;
     let mut rows = Vec::new();
     // A 410 buries only a connection older than the pusher's own grace (a
     // third of the 1.5 s test lease; not the offline grace period).
@@ -49,7 +52,10 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     watcher.expect_event(&newcomer, false).await;
     let tab = cloud.raw(&dead_token).await;
     watcher.expect_event(&dead, true).await;
+    // Gone without a `$disconnect`, once the stand-in has seen it close.
+    let open = cloud.mark_now().await;
     drop(tab);
+    cloud.wait(&open, |u| u.gateway.connection_ms > 0).await;
     tokio::time::sleep(grace).await;
     let m = cloud.mark().await;
     let _tab = cloud.raw(&token).await;
@@ -58,29 +64,48 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     // Two 410s: the dead connection, and — for the second event, sent to
     // everyone — the newcomer's own, still in its `$connect` (so not open
     // yet, in AWS as here), which the grace period spares after one look.
+    // Posts: the newcomer's online to the watcher, the newcomer and the
+    // dead connection (410: `push` unregisters it), then the dead user's
+    // offline to the other two.
     let found_dead = cloud
-        .settle(&m, |g| {
-            g.ws_connect == 1 && g.posts_gone == 2 && g.posts == 2
+        .settle(&m, |u| {
+            u.gateway.ws_connect == 1
+                && u.gateway.posts_gone == 1
+                && u.gateway.posts == 4
+                && u.count("push", "Query") == 2 * SHARDS
         })
         .await;
-    check_permissions(&cloud, "ws_connect", &found_dead);
+    let buried = [
+        ("push: GetItem connections", 1),
+        ("push: GetItem presence", 1),
+        (
+            "push: TransactWriteItems [Delete connections, Update presence]",
+            1,
+        ),
+        ("fanout: SendMessageBatch push ×8", 2),
+        ("push: Query connections by_group", 2 * SHARDS),
+    ];
+    let row = Row::new(
+        "`$connect` whose broadcast meets a dead connection (410), one watcher",
+        "ws_connect",
+        found_dead,
+    )
+    .posted_by("push", 5);
+    check_permissions(&cloud, &row);
     assert_eq!(
-        shape(&cloud, &found_dead),
-        expect(&[
-            ("GetItem sessions", 1),
-            // The newcomer's counters, then the dead connection's user's.
-            ("GetItem presence", 2),
-            (
-                "TransactWriteItems [Put connections, Update presence, ConditionCheck sessions]",
-                1
-            ),
-            ("Query connections by_group", 2 * SHARDS),
-            ("GetItem connections", 2),
-            (
-                "TransactWriteItems [Delete connections, Update presence]",
-                1
-            ),
-        ])
+        shape(&cloud, "ws_connect", &row.usage),
+        with(
+            &[
+                ("ws_connect: UpdateItem sessions", 2),
+                ("ws_connect: GetItem sessions", 1),
+                ("ws_connect: GetItem presence", 1),
+                (
+                    "ws_connect: TransactWriteItems [Put connections, Update presence, ConditionCheck sessions]",
+                    1
+                ),
+            ],
+            &buried
+        )
     );
     let users = rollcall_tests::all_users(&*cloud.ctx.store).await;
     assert!(
@@ -89,11 +114,7 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
             .any(|u| u.username.as_str() == newcomer && u.is_logged_in),
         "the newcomer stays registered: {users:?}"
     );
-    rows.push(Row::new(
-        "`$connect` whose broadcast meets a dead connection (410), one watcher",
-        "ws_connect",
-        found_dead,
-    ));
+    rows.push(row);
 
     // The same on a sign-up's announcement.
     let dead2 = unique_name("dead");
@@ -101,7 +122,10 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     watcher.expect_event(&dead2, false).await;
     let tab = cloud.raw(&dead2_token).await;
     watcher.expect_event(&dead2, true).await;
+    // Gone without a `$disconnect`, once the stand-in has seen it close.
+    let open = cloud.mark_now().await;
     drop(tab);
+    cloud.wait(&open, |u| u.gateway.connection_ms > 0).await;
     tokio::time::sleep(grace).await;
     let late = unique_name("late");
     let m = cloud.mark().await;
@@ -118,23 +142,38 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     // Posts: the new user and dead2's departure, each to the watcher and
     // the newcomer; one 410.
     let signup = cloud
-        .settle(&m, |g| g.http == 1 && g.posts_gone == 1 && g.posts == 4)
+        .settle(&m, |u| {
+            u.gateway.http == 1
+                && u.gateway.posts_gone == 1
+                && u.gateway.posts == 4
+                && u.count("push", "Query") == 2 * SHARDS
+        })
         .await;
-    check_permissions(&cloud, "http_signup", &signup);
+    let row = Row {
+        http_requests: 1,
+        ..Row::new(
+            "sign up whose broadcast meets a dead connection (410), one watcher",
+            "http_signup",
+            signup,
+        )
+        .posted_by("push", 5)
+    };
+    check_permissions(&cloud, &row);
     assert_eq!(
-        shape(&cloud, &signup),
-        expect(&[
-            ("GetItem users", 1),
-            ("TransactWriteItems [Put users, Update presence]", 1),
-            ("Query connections by_group", 2 * SHARDS),
-            ("GetItem connections", 1),
-            ("GetItem presence", 1),
-            (
-                "TransactWriteItems [Delete connections, Update presence]",
-                1
-            ),
-        ])
+        shape(&cloud, "http_signup", &row.usage),
+        with(
+            &[
+                ("http_signup: GetItem users", 1),
+                ("http_signup: UpdateItem sessions", 2),
+                (
+                    "http_signup: TransactWriteItems [Put users, Update presence]",
+                    1
+                ),
+            ],
+            &buried
+        )
     );
+    rows.push(row);
     print_table("Dead connections found by a post", &rows, &cloud);
 }
 
@@ -148,6 +187,9 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
         },
         // The template's grace; the tests' 1.5 s leases, to run out in time.
         &[GRACE],
+        // The tests' 0.5 s pings leave the template's message rate no room
+        // (its ping is 30 s); no scenario here counts a $default.
+        &[("ROLLCALL_WS_MESSAGE_RATE", "off")],
     )
     .await
     else {
@@ -155,6 +197,10 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
     };
     let watcher_token = cloud.account(&unique_name("watcher")).await;
     let mut watcher = cloud.raw(&watcher_token).await;
+    // Its own coming online reaches it too (the fan-out runs after its
+    // `$connect`).
+    // (Its sign-up's announcement may come after its `$connect`.)
+    while watcher.next().await["is_logged_in"] != true {}
     let mut rows = Vec::new();
 
     // A connection that went silent (no $disconnect came, no post found it).
@@ -174,10 +220,16 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
     // Its lease (1.5 s in tests) runs out; the watcher's too, so the
     // watcher pings (as pages do) to keep its own.
     tokio::time::sleep(Duration::from_millis(1600)).await;
+    // Two pings half a ping period apart: one of them renews (every
+    // other ping does).
+    watcher.send(r#"{"type":"ping"}"#).await;
+    assert_eq!(watcher.next().await["type"], "pong");
+    tokio::time::sleep(Duration::from_millis(500)).await;
     watcher.send(r#"{"type":"ping"}"#).await;
     assert_eq!(watcher.next().await["type"], "pong");
 
-    let m = cloud.mark().await;
+    // Now (not once quiet): the watcher's lease lasts 1.5 s from its ping.
+    let m = cloud.mark_now().await;
     let removed = rollcall::lambda::sweep(
         &cloud.ctx,
         lambda_http::LambdaEvent::new(json!({}), lambda_http::Context::default()),
@@ -190,32 +242,41 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
         json!({ "username": silent, "is_logged_in": false, "seq": 2 }),
         "a lost connection goes offline at once: no grace"
     );
-    let sweep = cloud.settle(&m, |g| g.posts == 1).await;
-    check_permissions(&cloud, "sweep", &sweep);
-    assert_eq!(
-        shape(&cloud, &sweep),
-        expect(&[
-            ("Query presence by_pending", PRESENCE_SHARDS),
-            ("Query connections by_lease", SHARDS),
-            ("GetItem connections", 1),
-            ("GetItem presence", 1),
-            (
-                "TransactWriteItems [Delete connections, Update presence]",
-                1
-            ),
-            ("Query connections by_group", SHARDS),
-        ])
-    );
+    let sweep = cloud
+        .settle(&m, |u| {
+            u.gateway.posts == 1 && u.count("push", "Query") == SHARDS
+        })
+        .await;
     // What is left of the socket is closed: here it is gone already (410).
     assert_eq!(sweep.gateway.deletes + sweep.gateway.deletes_gone, 1);
-    rows.push(Row {
+    let row = Row {
         direct: 1,
         ..Row::new(
             "sweep removing one expired connection, one watcher",
             "sweep",
             sweep,
         )
-    });
+        .posted_by("push", 1)
+        .deleted_by("sweep", 1)
+    };
+    check_permissions(&cloud, &row);
+    assert_eq!(
+        shape(&cloud, "sweep", &row.usage),
+        with(
+            &[
+                ("sweep: Query presence by_pending", PRESENCE_SHARDS),
+                ("sweep: Query connections by_lease", SHARDS),
+                ("sweep: GetItem connections", 1),
+                ("sweep: GetItem presence", 1),
+                (
+                    "sweep: TransactWriteItems [Delete connections, Update presence]",
+                    1
+                ),
+            ],
+            &ANNOUNCED
+        )
+    );
+    rows.push(row);
 
     // What every minute costs when nothing expired.
     let m = cloud.mark().await;
@@ -224,18 +285,20 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
         .expect("sweep");
     assert_eq!((swept.settled, swept.removed), (0, 0));
     let idle = cloud.settle(&m, |_| true).await;
-    check_permissions(&cloud, "sweep", &idle);
-    assert_eq!(
-        shape(&cloud, &idle),
-        expect(&[
-            ("Query presence by_pending", PRESENCE_SHARDS),
-            ("Query connections by_lease", SHARDS),
-        ])
-    );
-    assert_eq!(idle.gateway, no_gateway_calls());
-    rows.push(Row {
+    assert_eq!(idle.gateway.invocations(), 0);
+    assert_eq!(idle.gateway.posts + idle.gateway.deletes, 0);
+    let row = Row {
         direct: 1,
         ..Row::new("sweep, nothing expired (every minute)", "sweep", idle)
-    });
+    };
+    check_permissions(&cloud, &row);
+    assert_eq!(
+        shape(&cloud, "sweep", &row.usage),
+        expect(&[
+            ("sweep: Query presence by_pending", PRESENCE_SHARDS),
+            ("sweep: Query connections by_lease", SHARDS),
+        ])
+    );
+    rows.push(row);
     print_table("The sweep", &rows, &cloud);
 }

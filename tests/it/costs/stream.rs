@@ -25,6 +25,18 @@ pub(super) struct Change {
     pub(super) new: Option<Image>,
 }
 
+impl Change {
+    /// Whose presence item it is.
+    pub(super) fn username(&self) -> Option<&str> {
+        self.new
+            .as_ref()
+            .or(self.old.as_ref())
+            .and_then(|i| i.get("username"))
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+    }
+}
+
 /// One global secondary index as DynamoDB describes it.
 #[derive(Debug, Clone)]
 struct Index {

@@ -21,7 +21,10 @@ pub(crate) fn queue_arn(name: &str) -> String {
 
 /// The ARN of table `logical`'s stream (its label made up).
 pub(crate) fn stream_arn(logical: &str) -> String {
-    format!("{}/stream/2026-01-01T00:00:00.000", table_arn(logical, None))
+    format!(
+        "{}/stream/2026-01-01T00:00:00.000",
+        table_arn(logical, None)
+    )
 }
 
 /// Resolves intrinsics for one choice of parameter values.

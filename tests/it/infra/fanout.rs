@@ -62,13 +62,22 @@ fn queue_by_arn(eval: &Eval, arn: &str) -> String {
 fn dead_letters(eval: &Eval, id: &str, fifo: bool) -> String {
     let q = queue(eval, id);
     let redrive = &q["RedrivePolicy"];
-    let tries = redrive["maxReceiveCount"].as_u64().expect("maxReceiveCount");
+    let tries = redrive["maxReceiveCount"]
+        .as_u64()
+        .expect("maxReceiveCount");
     assert!((3..=10).contains(&tries), "{id}: maxReceiveCount {tries}");
     let dlq = queue_by_arn(eval, redrive["deadLetterTargetArn"].as_str().expect("DLQ"));
     let d = queue(eval, &dlq);
-    assert_eq!(d["FifoQueue"] == true, fifo, "{dlq}: a FIFO queue's DLQ is FIFO");
+    assert_eq!(
+        d["FifoQueue"] == true,
+        fifo,
+        "{dlq}: a FIFO queue's DLQ is FIFO"
+    );
     assert_eq!(d["SqsManagedSseEnabled"], true, "{dlq}: encrypted");
-    assert_eq!(d["MessageRetentionPeriod"], 1_209_600, "{dlq}: kept 14 days");
+    assert_eq!(
+        d["MessageRetentionPeriod"], 1_209_600,
+        "{dlq}: kept 14 days"
+    );
     assert!(d.get("RedrivePolicy").is_none(), "{dlq}");
     dlq
 }
@@ -97,7 +106,10 @@ fn the_push_queue_is_fifo_deduplicated_by_the_functions_ids_and_redriven() {
     assert_eq!(s["SqsManagedSseEnabled"], true);
     let visibility = s["VisibilityTimeout"].as_u64().expect("VisibilityTimeout");
     assert!(visibility >= 6 * timeout("settle"), "{visibility}");
-    assert!(s.get("DelaySeconds").is_none(), "each message has its own delay");
+    assert!(
+        s.get("DelaySeconds").is_none(),
+        "each message has its own delay"
+    );
     dead_letters(&eval, "SettleQueue", false);
     // The grace is a message delay: SQS delays at most 15 minutes.
     let env = eval.environment(&function("ws_disconnect").logical);
@@ -127,7 +139,11 @@ fn the_stream_feeds_fanout_and_the_queues_feed_push_and_settle() {
     assert!(stream.get("FilterCriteria").is_none());
     let retries = stream["MaximumRetryAttempts"].as_i64().expect("retries");
     assert!((0..=10_000).contains(&retries), "finite retries: {retries}");
-    assert!(stream["MaximumRecordAgeInSeconds"].as_i64().is_some_and(|a| a > 0));
+    assert!(
+        stream["MaximumRecordAgeInSeconds"]
+            .as_i64()
+            .is_some_and(|a| a > 0)
+    );
     let failed = stream["DestinationConfig"]["OnFailure"]["Destination"]
         .as_str()
         .expect("an on-failure destination");
@@ -169,7 +185,10 @@ fn the_stream_feeds_fanout_and_the_queues_feed_push_and_settle() {
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
         ] {
-            assert!(allows(&role, action, &arn), "{binary}: {action} on {source}");
+            assert!(
+                allows(&role, action, &arn),
+                "{binary}: {action} on {source}"
+            );
         }
     }
 
@@ -177,7 +196,10 @@ fn the_stream_feeds_fanout_and_the_queues_feed_push_and_settle() {
     // and their mappings stay.
     let redis = Eval::new(&[("Store", "redis://redis.internal:6379")]);
     assert_eq!(
-        mappings(&redis).keys().map(String::as_str).collect::<Vec<_>>(),
+        mappings(&redis)
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
         ["push", "settle"]
     );
 }

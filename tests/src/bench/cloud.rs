@@ -204,12 +204,15 @@ async fn snapshot_of(gw: &TestGateway, store: &dyn Store, online: usize) -> (usi
             async move {
                 let token = user(store, &name).await;
                 store
-                    .add_connection(&ConnectionRecord {
-                        id: ConnectionId::generate(),
-                        username: Username::parse(&name).expect("name"),
-                        session: token.key(),
-                        lease_until: Timestamp::now().plus(Duration::from_secs(3600)),
-                    })
+                    .add_connection(
+                        &ConnectionRecord {
+                            id: ConnectionId::generate(),
+                            username: Username::parse(&name).expect("name"),
+                            session: token.key(),
+                            lease_until: Timestamp::now().plus(Duration::from_secs(3600)),
+                        },
+                        None,
+                    )
                     .await
                     .expect("online");
             }
