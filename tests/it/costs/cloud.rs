@@ -310,7 +310,7 @@ impl Cloud {
     pub(super) async fn settle(&self, since: &Mark, done: impl Fn(&Usage) -> bool) -> Usage {
         let mut u = self.wait(since, done).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        let size = |u: &Usage| (u.calls.len(), u.sqs.len(), u.gateway.clone());
+        let size = |u: &Usage| (u.calls.len(), u.sqs.len(), u.gateway);
         loop {
             tokio::time::sleep(QUIET).await;
             let again = self.usage(since);
