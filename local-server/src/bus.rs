@@ -107,13 +107,24 @@ impl RedisBus {
 impl Bus for RedisBus {
     async fn publish(&self, msg: BusMessage) -> Result<(), PushError> {
         let payload = serde_json::to_string(&msg).map_err(PushError::new)?;
-        let _receivers: i64 = redis::cmd("PUBLISH")
-            .arg(&self.channel)
-            .arg(payload)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(PushError::new)?;
-        Ok(())
+        let publish = || async {
+            redis::cmd("PUBLISH")
+                .arg(&self.channel)
+                .arg(&payload)
+                .query_async::<i64>(&mut self.conn.clone())
+                .await
+        };
+        match publish().await {
+            Ok(_) => Ok(()),
+            // This connection is idle between publishes, so after Redis
+            // restarted the first one finds it broken (the manager then
+            // reconnects): once more, on the new connection.
+            Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                tracing::debug!(error = %e, "control bus: publishing again after reconnecting");
+                publish().await.map(|_| ()).map_err(PushError::new)
+            }
+            Err(e) => Err(PushError::new(e)),
+        }
     }
 }
 
