@@ -10,6 +10,8 @@
 //! * [`gateway`] — the Lambda functions behind the local API Gateway stand-in.
 //! * [`browser`] — headless Chromium over WebDriver (chromedriver).
 //! * [`node_process`] — a real `rollcall-node` server process.
+//! * [`redis_process`] — a `redis-server` with its append-only file that a
+//!   test can SIGKILL and restart (or rewind).
 //! * [`bench`] — the fan-out and memory benchmark (`rollcall-bench`).
 
 pub mod app;
@@ -19,6 +21,7 @@ pub mod client;
 pub mod gateway;
 pub mod moto;
 pub mod node_process;
+pub mod redis_process;
 pub mod redis_server;
 
 /// Every user of `store` with their presence, page by page.

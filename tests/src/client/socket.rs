@@ -127,6 +127,23 @@ impl Socket {
         }
     }
 
+    /// The newest transition number seen per user so far (the snapshot's
+    /// included).
+    pub fn seqs(&self) -> std::collections::HashMap<String, u64> {
+        self.seen.clone()
+    }
+
+    /// The next message within `wait`: `Ok(Some(json))`, `Ok(None)` on
+    /// timeout, `Err(code)` once the socket closed (with its close code).
+    pub async fn next_or_close(&mut self, wait: Duration) -> Result<Option<Value>, Option<u16>> {
+        match tokio::time::timeout(wait, self.incoming.recv()).await {
+            Err(_) => Ok(None),
+            Ok(Some(Incoming::Json(v))) => Ok(Some(v)),
+            Ok(Some(Incoming::Closed(code))) => Err(code),
+            Ok(None) => Err(None),
+        }
+    }
+
     /// The next JSON message within `wait`; `None` on timeout or close.
     pub async fn next_json(&mut self, wait: Duration) -> Option<Value> {
         match tokio::time::timeout(wait, self.incoming.recv()).await {
