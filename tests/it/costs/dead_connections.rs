@@ -52,8 +52,10 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     watcher.expect_event(&newcomer, false).await;
     let tab = cloud.raw(&dead_token).await;
     watcher.expect_event(&dead, true).await;
-    // Gone without a `$disconnect`, once the stand-in has seen it close.
-    let open = cloud.mark_now().await;
+    // Gone without a `$disconnect`, once its own coming online has been
+    // posted everywhere (or that post would find it gone first) and the
+    // stand-in has seen it close.
+    let open = cloud.mark().await;
     drop(tab);
     cloud.wait(&open, |u| u.gateway.connection_ms > 0).await;
     tokio::time::sleep(grace).await;
@@ -61,9 +63,6 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     let _tab = cloud.raw(&token).await;
     watcher.expect_event(&newcomer, true).await;
     watcher.expect_event(&dead, false).await;
-    // Two 410s: the dead connection, and — for the second event, sent to
-    // everyone — the newcomer's own, still in its `$connect` (so not open
-    // yet, in AWS as here), which the grace period spares after one look.
     // Posts: the newcomer's online to the watcher, the newcomer and the
     // dead connection (410: `push` unregisters it), then the dead user's
     // offline to the other two.
@@ -122,8 +121,10 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
     watcher.expect_event(&dead2, false).await;
     let tab = cloud.raw(&dead2_token).await;
     watcher.expect_event(&dead2, true).await;
-    // Gone without a `$disconnect`, once the stand-in has seen it close.
-    let open = cloud.mark_now().await;
+    // Gone without a `$disconnect`, once its own coming online has been
+    // posted everywhere (or that post would find it gone first) and the
+    // stand-in has seen it close.
+    let open = cloud.mark().await;
     drop(tab);
     cloud.wait(&open, |u| u.gateway.connection_ms > 0).await;
     tokio::time::sleep(grace).await;
@@ -216,6 +217,9 @@ async fn the_sweep_costs_a_listing_per_shard_and_a_removal_per_expired_connectio
         watcher.next().await,
         json!({ "username": silent, "is_logged_in": true, "seq": 1 })
     );
+    // Once its own coming online has been posted everywhere (a post to it
+    // after the drop would find it gone, 410, before the sweep does).
+    cloud.mark().await;
     drop(tab);
     // Its lease (1.5 s in tests) runs out; the watcher's too, so the
     // watcher pings (as pages do) to keep its own.
