@@ -73,9 +73,12 @@
     }
     if (msg.more === true) return false;
     for (const [name, r] of rows) {
-      if (listed.has(name) || !isOnline(r)) continue;
+      if (listed.has(name)) continue;
+      // A reset forgets every transition number it does not list, offline
+      // rows' too: after a store rewind, their next event may carry a
+      // lower one.
       if (msg.reset === true) show(r, name, false, 0);
-      else if (!touched.has(name)) show(r, name, false, r.seq);
+      else if (isOnline(r) && !touched.has(name)) show(r, name, false, r.seq);
     }
     if (Number.isSafeInteger(msg.at)) since = msg.at;
     return true;

@@ -85,14 +85,13 @@ impl Seen {
             self.users.insert(n.clone(), (*on, *seq));
         }
         // rollcall.js `snapshot()` with `reset`: listed rows exact; then
-        // `if (listed.has(name) || !isOnline(r)) continue;` and
-        // `show(r, name, false, 0)` — unlisted rows already offline keep
-        // their number.
+        // `if (listed.has(name)) continue;` and `show(r, name, false, 0)`
+        // for every other row, offline ones too.
         for (n, on, seq) in listed {
             self.page_js.insert(n.clone(), (*on, *seq));
         }
         for (n, (on, seq)) in self.page_js.iter_mut() {
-            if *on && !listed.iter().any(|(l, _, _)| l == n) {
+            if !listed.iter().any(|(l, _, _)| l == n) {
                 *on = false;
                 *seq = 0;
             }
