@@ -329,6 +329,15 @@ impl Cloud {
         u
     }
 
+    /// [`Cloud::wait`], with the presence changes (their index writes)
+    /// since `since` read from the stream: for an event measured without
+    /// waiting for quiet (a settle message is on its way).
+    pub(super) async fn wait_changes(&self, since: &Mark, done: impl Fn(&Usage) -> bool) -> Usage {
+        let mut u = self.wait(since, done).await;
+        u.changes = self.presence.since(&since.presence).await;
+        u
+    }
+
     /// Waits until what happened since `since` satisfies `done` (no
     /// [`QUIET`] check: more may follow).
     pub(super) async fn wait(&self, since: &Mark, done: impl Fn(&Usage) -> bool) -> Usage {

@@ -255,8 +255,12 @@ async fn users_connecting_and_disconnecting_cost_the_same_calls_each_time() {
         let grace_starts = with(&unregister, &[("ws_disconnect: SendMessage settle ×1", 1)]);
         let m = cloud.mark().await;
         tab.close().await;
+        // Done once the stream's record of it has reached `fanout` (which
+        // finds no transition in it, and queues nothing).
         let disconnect = cloud
-            .wait(&m, |u| u.gateway.ws_disconnect == 1 && u.sqs.len() == 1)
+            .wait_changes(&m, |u| {
+                u.gateway.ws_disconnect == 1 && u.sqs.len() == 1 && u.gateway.fanout == 1
+            })
             .await;
         assert!(disconnect.gateway.connection_ms > 0);
 
@@ -264,7 +268,9 @@ async fn users_connecting_and_disconnecting_cost_the_same_calls_each_time() {
         // saw it go.
         let m = cloud.mark().await;
         let tab = cloud.raw(&token).await;
-        let reload = cloud.wait(&m, |u| u.gateway.ws_connect == 1).await;
+        let reload = cloud
+            .wait_changes(&m, |u| u.gateway.ws_connect == 1 && u.gateway.fanout == 1)
+            .await;
         // The settle message comes once the grace has passed, and finds
         // them back: nothing to end, nothing announced.
         let m = cloud.mark().await;
@@ -301,7 +307,9 @@ async fn users_connecting_and_disconnecting_cost_the_same_calls_each_time() {
         let m = cloud.mark().await;
         tab.close().await;
         let again = cloud
-            .wait(&m, |u| u.gateway.ws_disconnect == 1 && u.sqs.len() == 1)
+            .wait(&m, |u| {
+                u.gateway.ws_disconnect == 1 && u.sqs.len() == 1 && u.gateway.fanout == 1
+            })
             .await;
         assert_eq!(shape(&cloud, "ws_disconnect", &again), grace_starts);
         let m = cloud.mark().await;
