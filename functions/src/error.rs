@@ -16,6 +16,9 @@ use crate::push::PushError;
 use crate::security::password_hash::HashError;
 use crate::store::StoreError;
 
+/// What a 503 for an unavailable store asks the client to wait.
+const STORE_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// Messages per form field (`"username"`, `"password"`, … or `"__all__"`).
 pub type FieldErrors = BTreeMap<&'static str, Vec<String>>;
 
@@ -72,6 +75,11 @@ pub enum AppError {
     /// 503: the store does not answer (health check).
     #[error("service unavailable")]
     Unavailable,
+    /// 503 with `Retry-After`: the store cannot answer now (unreachable,
+    /// timed out, throttling); logged, "The service is unavailable; try
+    /// again in 1 second." is shown.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// 500: a bug or a backend failure; logged, never shown.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -79,7 +87,10 @@ pub enum AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(Box::new(e))
+        match e {
+            e @ StoreError::Unavailable(_) => Self::StoreUnavailable(Box::new(e)),
+            e => Self::Internal(Box::new(e)),
+        }
     }
 }
 
@@ -123,7 +134,9 @@ impl AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } | Self::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy { .. } | Self::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,6 +164,10 @@ impl AppError {
                 seconds(*retry_after)
             ),
             Self::Unavailable => "Service unavailable.".into(),
+            Self::StoreUnavailable(_) => format!(
+                "The service is unavailable; try again in {}.",
+                seconds(STORE_RETRY_AFTER)
+            ),
             Self::Internal(_) => "Internal server error.".into(),
         }
     }
@@ -159,6 +176,7 @@ impl AppError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after } | Self::Busy { retry_after } => Some(*retry_after),
+            Self::StoreUnavailable(_) => Some(STORE_RETRY_AFTER),
             _ => None,
         }
     }
@@ -263,6 +281,20 @@ mod tests {
     fn html_errors_escape_their_message() {
         let r = AppError::BadRequest("<b>".into()).into_response(Format::Html);
         assert!(r.body().contains("&lt;b&gt;"));
+    }
+
+    #[test]
+    fn an_unavailable_store_is_a_503_that_says_when_to_retry_and_hides_why() {
+        let e = AppError::from(StoreError::unavailable(std::io::Error::other(
+            "connection refused to 10.0.0.7:6379",
+        )));
+        let r = e.into_response(Format::Json);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[RETRY_AFTER], "1");
+        assert!(!r.body().contains("10.0.0.7"), "{}", r.body());
+        let r = AppError::from(StoreError::backend(std::io::Error::other("bug")))
+            .into_response(Format::Json);
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

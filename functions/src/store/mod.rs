@@ -161,12 +161,29 @@ pub enum StoreError {
     /// The backend failed (500; details logged, never shown).
     #[error("store backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend cannot answer now: unreachable, timed out, loading,
+    /// throttling (503 with `Retry-After` where it surfaces; details
+    /// logged). Whether the operation took effect is unknown, as with
+    /// [`StoreError::Backend`].
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl StoreError {
     /// Wraps any backend error.
     pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Backend(Box::new(e))
+    }
+
+    /// Wraps a backend error that says the backend cannot answer now.
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+
+    /// Whether this is a backend failure ([`StoreError::Backend`] or
+    /// [`StoreError::Unavailable`]), not an answer about the data.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Backend(_) | Self::Unavailable(_))
     }
 }
 

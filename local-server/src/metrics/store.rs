@@ -2,7 +2,8 @@
 //! operation (`rollcall_store_errors_total{op}`) and otherwise passes every
 //! call through unchanged.
 //!
-//! Only [`StoreError::Backend`] counts: `NotFound`, `Conflict` and
+//! Only backend failures count ([`StoreError::Backend`],
+//! [`StoreError::Unavailable`]): `NotFound`, `Conflict` and
 //! `LimitReached` are answers, not failures.
 
 use std::sync::Arc;
@@ -34,7 +35,7 @@ impl CountingStore {
     }
 
     fn seen<T>(&self, op: &'static str, r: StoreResult<T>) -> StoreResult<T> {
-        if let Err(StoreError::Backend(_)) = &r {
+        if r.as_ref().err().is_some_and(StoreError::is_failure) {
             self.errors.get_or_create(&Op { op }).inc();
         }
         r

@@ -189,8 +189,17 @@ async fn after_a_redis_crash_every_transition_reaches_the_watchers() {
     // u's tab closes while Redis is down: the server keeps trying to
     // unregister it.
     open.close().await;
-    let down = w.try_socket().await.err();
-    eprintln!("an upgrade while Redis is down: {down:?}");
+    // An upgrade or a log-in while Redis is down: 503 with Retry-After
+    // (the store cannot answer), not 500.
+    assert_eq!(w.socket_refusal().await, (503, Some("1".to_owned())));
+    let r = Visitor::new(&app.base)
+        .post_json(
+            "/api/log_in",
+            &serde_json::json!({ "username": un, "password": rollcall_tests::PASSWORD }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
     tokio::time::sleep(Duration::from_millis(500)).await;
     redis.restart().await;
     for base in [&node.base, &app.base] {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{ConnectionId, SessionKey, Timestamp, Username};
@@ -35,16 +35,38 @@ pub(super) struct SdkFailure {
     detail: String,
 }
 
-/// Maps an SDK error of operation `op` to [`StoreError::Backend`].
+/// Service error codes that mean "not now" rather than "no".
+const NOT_NOW: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+];
+
+/// Maps an SDK error of operation `op` to [`StoreError::Unavailable`] when
+/// DynamoDB could not be reached or answered in time, or throttled (after
+/// the SDK's own retries), else to [`StoreError::Backend`].
 pub(super) fn sdk<E, R>(op: &'static str, e: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
-    StoreError::backend(SdkFailure {
+    let down = match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(s) => s.err().code().is_some_and(|c| NOT_NOW.contains(&c)),
+        _ => false,
+    };
+    let failure = SdkFailure {
         op,
         detail: DisplayErrorContext(&e).to_string(),
-    })
+    };
+    if down {
+        StoreError::unavailable(failure)
+    } else {
+        StoreError::backend(failure)
+    }
 }
 
 /// A request could not be built (a required field is missing: a bug).

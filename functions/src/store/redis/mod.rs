@@ -145,7 +145,25 @@ impl RedisStore {
 }
 
 fn backend(e: redis::RedisError) -> StoreError {
-    StoreError::backend(e)
+    use redis::{ErrorKind, ServerErrorKind};
+    let down = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ClusterDown
+            )
+        );
+    if down {
+        StoreError::unavailable(e)
+    } else {
+        StoreError::backend(e)
+    }
 }
 
 /// A value read back from Redis is not what this code writes.
