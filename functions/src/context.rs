@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::domain::{PresenceEvent, Timestamp, Username};
 use crate::limits::RateLimiter;
+use crate::limits::bucket::MessageBuckets;
 use crate::limits::memory::MemoryLimiter;
 use crate::presence::{LiveSource, PresenceSource, PresenceView, StoreSource};
 use crate::push::{PushError, Pusher};
@@ -48,6 +49,10 @@ pub struct AppContext {
     /// The push and settle queues (the Lambda functions); `None` in a
     /// process that fans out and settles by itself (the local server).
     pub queues: Option<Arc<dyn Queues>>,
+    /// Client messages' allowance per connection whose messages arrive as
+    /// separate invocations (the cloud's `$default`); the local server
+    /// keeps a bucket in each socket's task instead.
+    pub messages: Arc<MessageBuckets>,
 }
 
 /// Announcing through a queue, without one.
@@ -69,6 +74,7 @@ impl AppContext {
             limiter: Arc::new(MemoryLimiter::new()),
             announcing: Announcing::ByLog,
             queues: None,
+            messages: Arc::new(MessageBuckets::default()),
         }
     }
 

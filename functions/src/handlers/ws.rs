@@ -255,13 +255,21 @@ pub async fn default(
 }
 
 /// Counts one client message of connection `id` against
-/// `ROLLCALL_WS_MESSAGE_RATE` in the shared limiter (the cloud's
-/// `$default`, where every message is a separate invocation);
-/// `Err(RateLimited)` when over it: the caller closes the connection. The
-/// local server counts in process instead (a token bucket per socket).
-pub async fn count_message(ctx: &AppContext, id: &ConnectionId) -> Result<(), AppError> {
-    let key = format!("ws:conn:{}", id.as_str());
-    limit::check(ctx, Some(&key), ctx.config.socket_limits.messages).await
+/// `ROLLCALL_WS_MESSAGE_RATE` in this process's buckets (the cloud's
+/// `$default`, where every message is a separate invocation: see
+/// [`MessageBuckets`](crate::limits::bucket::MessageBuckets) — no store
+/// call, so a page's pings cost no write for it); `Err(RateLimited)` when
+/// over it: the caller closes the connection. The local server keeps a
+/// bucket in each socket's task instead.
+pub fn count_message(ctx: &AppContext, id: &ConnectionId) -> Result<(), AppError> {
+    let rule = ctx.config.socket_limits.messages;
+    if ctx.messages.take(id, rule, std::time::Instant::now()) {
+        Ok(())
+    } else {
+        Err(AppError::RateLimited {
+            retry_after: rule.window,
+        })
+    }
 }
 
 /// Largest snapshot message [`snapshot`] makes: API Gateway takes at most

@@ -174,7 +174,8 @@ pub async fn ws_disconnect(ctx: &AppContext, req: Request) -> Result<Response<Bo
 }
 
 /// `$default`: a client message, counted per connection against
-/// `ROLLCALL_WS_MESSAGE_RATE` (over it, the connection is deleted). Replies
+/// `ROLLCALL_WS_MESSAGE_RATE` by this instance (over it, the connection is
+/// deleted). Replies
 /// go back through `PostToConnection`
 /// (API Gateway cannot answer from `$connect`, so the page asks for its
 /// snapshot here, right after connecting).
@@ -192,13 +193,11 @@ pub async fn ws_default(ctx: &AppContext, req: Request) -> Result<Response<Body>
     let lease = ws::Lease::KeptByPings {
         connected_at: Timestamp::from_millis(connected_at),
     };
-    if let Err(e) = ws::count_message(ctx, &id).await {
-        if !matches!(e, crate::error::AppError::RateLimited { .. }) {
-            return Err(e.into());
-        }
+    if ws::count_message(ctx, &id).is_err() {
         // Over ROLLCALL_WS_MESSAGE_RATE: the connection goes (API Gateway
         // has no close codes); the page reconnects with backoff.
         tracing::info!(conn = %id, "closing a connection over its message rate");
+        ctx.messages.forget(&id);
         ctx.pusher
             .close(std::slice::from_ref(&id), CloseReason::TooManyMessages)
             .await?;

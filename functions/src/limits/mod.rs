@@ -23,6 +23,7 @@ use async_trait::async_trait;
 
 use crate::domain::Timestamp;
 
+pub mod bucket;
 pub mod conformance;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;

@@ -102,10 +102,11 @@ impl RateLimits {
 
 /// The limits of WebSockets: upgrades, open sockets per user, and client
 /// messages per socket. The same on the local server and the cloud path
-/// (`$connect`, `$default`), except that the local server counts a socket's
-/// messages in process (a token bucket per socket: up to `limit` at once,
-/// refilled at `limit` per `window`) and the cloud in the shared limiter
-/// (fixed windows per connection id).
+/// (`$connect`, `$default`). Messages are counted in process, by a token
+/// bucket per connection (up to `limit` at once, refilled at `limit` per
+/// `window`): in each socket's task on the local server, in each
+/// `ws_default` instance's [`MessageBuckets`](super::bucket::MessageBuckets)
+/// on the cloud.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketLimits {
     /// `ROLLCALL_WS_UPGRADES_PER_SESSION` — socket upgrades per session

@@ -18,7 +18,6 @@
 //! * `mod.rs` — [`upgrade`].
 //! * [`socket`] — the loop: snapshot, events, pings, client messages, and
 //!   closing with the right code.
-//! * [`bucket`] — the per-socket allowance of client messages.
 
 use std::net::SocketAddr;
 
@@ -33,7 +32,6 @@ use tracing::Instrument as _;
 
 use crate::app::AppState;
 
-pub mod bucket;
 pub mod socket;
 
 /// Read buffer per socket. Client messages are tiny; tungstenite's 128 KiB

@@ -12,9 +12,9 @@ use rollcall::domain::{ConnectionId, PresenceEvent, Timestamp};
 use rollcall::handlers::auth::Authenticated;
 use rollcall::handlers::ws::{self as shared, Reply};
 
-use super::bucket::TokenBucket;
 use crate::app::AppState;
 use crate::hub::{Outbound, close};
+use rollcall::limits::bucket::TokenBucket;
 use tokio::sync::mpsc;
 
 /// A registered connection, about to run.
