@@ -2,6 +2,11 @@
 // Plain JS, no dependencies. Names only ever go through textContent and
 // dataset, never innerHTML, so no name can inject markup.
 //
+// The rows are in two lists, online users first, each by name; a row moves
+// between them as its user's status changes. The count above them, the
+// search box and the live announcements (batched, at most one every 2 s)
+// are kept here too.
+//
 // Every event and snapshot row carries the user's transition number (seq):
 // a row only ever moves to a newer state, so an event that arrives late (the
 // cloud posts from several functions) never undoes a newer one.
@@ -16,9 +21,28 @@
   // A socket that neither opens nor fails within this long is given up
   // (Chromium fires no close for a socket its CSP blocks).
   const openTimeoutMs = 15000;
-  const rows = new Map(); // name -> { li, seq }
+  const groups = {
+    online: document.getElementById('online'),
+    offline: document.getElementById('offline'),
+  };
+  if (!groups.online || !groups.offline) return;
+  const countEl = document.getElementById('count');
+  const searchBox = document.getElementById('search-box');
+  const search = document.getElementById('search');
+  const announcer = document.getElementById('announce');
+  const meEl = document.getElementById('me');
+  const myName = meEl ? meEl.textContent : null;
+  const rows = new Map(); // name -> { li, seq, online, match }
+  // The search, lower-cased ('' shows everyone), and how many rows match
+  // it: in all and among the online ones.
+  let query = '';
+  let matches = 0;
+  let onlineMatches = 0;
   for (const li of list.querySelectorAll('li[data-username]')) {
-    rows.set(li.dataset.username, { li, seq: Number(li.dataset.seq) || 0 });
+    const online = li.parentNode === groups.online;
+    rows.set(li.dataset.username, { li, seq: Number(li.dataset.seq) || 0, online, match: true });
+    matches += 1;
+    if (online) onlineMatches += 1;
   }
   // The server time our list is as of: joins after it are asked for.
   let since = Number(list.dataset.since) || 0;
@@ -28,15 +52,135 @@
     if (status) status.textContent = text;
   }
 
+  // Code point order, as the server sorts names (a plain `<` compares
+  // UTF-16 units: astral characters would sort before U+E000–U+FFFF).
+  function cmp(a, b) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const x = a.charCodeAt(i);
+      const y = b.charCodeAt(i);
+      if (x === y) continue;
+      const xs = x >= 0xd800 && x <= 0xdfff;
+      const ys = y >= 0xd800 && y <= 0xdfff;
+      if (xs !== ys) return xs ? 1 : -1;
+      return x - y;
+    }
+    return a.length - b.length;
+  }
+
+  // Moves a new row, or one whose status changed, into its group's list at
+  // its place by name (binary search: the lists are always sorted). The
+  // element stays the same one: only its position changes.
+  function place(r, name) {
+    const ul = r.online ? groups.online : groups.offline;
+    const kids = ul.children;
+    let lo = 0;
+    let hi = kids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(kids[mid].dataset.username || '', name) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    ul.insertBefore(r.li, kids[lo] || null);
+  }
+
+  function matchesQuery(name) {
+    return query === '' || name.toLowerCase().includes(query);
+  }
+
+  // The count and the groups' visibility, once per task however many rows
+  // changed in it (a snapshot changes thousands).
+  let countPending = false;
+  function updateCount() {
+    if (countPending) return;
+    countPending = true;
+    Promise.resolve().then(() => {
+      countPending = false;
+      const total = rows.size;
+      const on = groups.online.children.length;
+      let text;
+      if (query === '') {
+        text = on + ' online · ' + total + (total === 1 ? ' user' : ' users');
+      } else {
+        text = matches + ' of ' + total + (total === 1 ? ' user' : ' users')
+          + (matches === 1 ? ' matches' : ' match');
+      }
+      if (countEl && countEl.textContent !== text) countEl.textContent = text;
+      const onGroup = groups.online.parentNode;
+      const offGroup = groups.offline.parentNode;
+      onGroup.hidden = onlineMatches === 0;
+      offGroup.hidden = matches - onlineMatches === 0;
+    });
+  }
+
+  // Live announcements, batched: at most one every ANNOUNCE_GAP_MS,
+  // summarising what changed since the last (net: a user who came and went
+  // within it is not mentioned).
+  const ANNOUNCE_DELAY_MS = 1000;
+  const ANNOUNCE_GAP_MS = 2000;
+  const pending = new Map(); // name -> { from, to } (online before / now)
+  let joinedCount = 0;
+  let joinedName = null;
+  let lastAnnounce = -Infinity;
+  let announceTimer = null;
+
+  function scheduleAnnounce() {
+    if (!announcer || announceTimer !== null) return;
+    const wait = Math.max(ANNOUNCE_DELAY_MS, lastAnnounce + ANNOUNCE_GAP_MS - Date.now());
+    announceTimer = setTimeout(flushAnnounce, wait);
+  }
+
+  function noteChange(name, from, to) {
+    if (name === myName) return;
+    const p = pending.get(name);
+    if (p) p.to = to;
+    else pending.set(name, { from, to });
+    scheduleAnnounce();
+  }
+
+  function noteJoin(name) {
+    joinedCount += 1;
+    joinedName = name;
+    scheduleAnnounce();
+  }
+
+  function phrase(names, n, verb) {
+    return n === 1 ? names + ' ' + verb : n + ' people ' + verb;
+  }
+
+  function flushAnnounce() {
+    announceTimer = null;
+    const on = [];
+    const off = [];
+    for (const [name, p] of pending) {
+      if (p.from !== p.to) (p.to ? on : off).push(name);
+    }
+    pending.clear();
+    const parts = [];
+    if (on.length) parts.push(phrase(on[0], on.length, 'came online'));
+    if (off.length) parts.push(phrase(off[0], off.length, 'went offline'));
+    if (joinedCount) parts.push(joinedCount === 1 ? joinedName + ' joined' : joinedCount + ' new users joined');
+    joinedCount = 0;
+    if (!parts.length) return;
+    const text = parts.join(', ');
+    // The same words again still have to change the region to be read.
+    announcer.textContent = text === announcer.textContent ? text + '\u00a0' : text;
+    lastAnnounce = Date.now();
+  }
+
   function row(name) {
     let r = rows.get(name);
     if (!r) {
       const li = document.createElement('li');
       li.dataset.username = name;
       li.textContent = name + ': Offline';
-      list.appendChild(li);
-      r = { li, seq: 0 };
+      r = { li, seq: 0, online: false, match: matchesQuery(name) };
+      li.hidden = !r.match;
+      if (r.match) matches += 1;
       rows.set(name, r);
+      place(r, name);
+      noteJoin(name);
+      updateCount();
     }
     return r;
   }
@@ -45,6 +189,36 @@
     r.seq = seq;
     r.li.dataset.seq = String(seq);
     r.li.textContent = name + ': ' + (online ? 'Online' : 'Offline');
+    if (r.online === online) return;
+    noteChange(name, r.online, online);
+    r.online = online;
+    if (r.match) onlineMatches += online ? 1 : -1;
+    place(r, name);
+    updateCount();
+  }
+
+  function filter() {
+    const q = search.value.trim().toLowerCase();
+    if (q === query) return;
+    query = q;
+    matches = 0;
+    onlineMatches = 0;
+    for (const [name, r] of rows) {
+      r.match = matchesQuery(name);
+      if (r.li.hidden === r.match) r.li.hidden = !r.match;
+      if (r.match) {
+        matches += 1;
+        if (r.online) onlineMatches += 1;
+      }
+    }
+    updateCount();
+  }
+
+  if (search && searchBox) {
+    // 'input' as one types; 'change' too (a script or WebDriver clearing it).
+    for (const type of ['input', 'search', 'change']) search.addEventListener(type, filter);
+    searchBox.hidden = false;
+    filter(); // a value the browser restored
   }
 
   // An event or a snapshot row: applied unless older than what is shown.
@@ -57,7 +231,7 @@
   }
 
   function isOnline(r) {
-    return r.li.textContent.endsWith(': Online');
+    return r.online;
   }
 
   // A snapshot lists who is online; everyone else is offline. With `reset`

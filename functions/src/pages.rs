@@ -62,7 +62,7 @@ pub struct HomePage<'a> {
     pub me: &'a str,
     /// Masked CSRF token for the log-out form.
     pub csrf: &'a str,
-    /// The list's rows ([`UserRows`], rendered once per change).
+    /// The count and the two lists ([`UserRows`], rendered once per change).
     pub rows: &'a str,
     /// When the list was read (ms since the epoch): the page asks for the
     /// users who joined after it when its socket (re)opens.
@@ -80,13 +80,18 @@ pub struct HomePage<'a> {
     pub request_snapshot: bool,
 }
 
-/// The `<li>` rows of the list on `GET /`: one per user,
-/// `<li data-username="NAME" data-seq="N">NAME: Online</li>` (or `Offline`).
+/// The list on `GET /`: the count ("N online · M users"), then the online
+/// users and the offline ones, each group by name, in two lists. One row
+/// per user, exactly the tutorial's
+/// `<li data-username="NAME" data-seq="N">NAME: Online</li>` (or `Offline`):
+/// the status marker is the stylesheet's, from the row's list.
 #[derive(Template)]
 #[template(path = "user_rows.html")]
 pub struct UserRows<'a> {
-    /// Every user, by name.
-    pub users: &'a [UserPresence],
+    /// The online users, by name.
+    pub online: Vec<&'a UserPresence>,
+    /// The offline users, by name.
+    pub offline: Vec<&'a UserPresence>,
 }
 
 /// The page's script, served at `/static/rollcall.js`.

@@ -13,4 +13,5 @@ mod infra;
 mod input;
 mod lambda_events;
 mod multi_node;
+mod page;
 mod presence;

@@ -56,9 +56,16 @@ fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The list's `<li>` rows (askama escapes every name).
+/// The count and the list's rows, online users first (askama escapes every
+/// name). Each group is in name order (code point order, as the page's
+/// script sorts): the sources list users by name already, which makes the
+/// sorts cheap. Rendered once per change, like the rows before.
 fn render_rows(users: &[UserPresence]) -> String {
-    askama::Template::render(&UserRows { users }).unwrap_or_default()
+    let (mut online, mut offline): (Vec<&UserPresence>, Vec<&UserPresence>) =
+        users.iter().partition(|u| u.is_logged_in);
+    online.sort_by(|a, b| a.username.cmp(&b.username));
+    offline.sort_by(|a, b| a.username.cmp(&b.username));
+    askama::Template::render(&UserRows { online, offline }).unwrap_or_default()
 }
 
 /// The page's CSP, allowing a WebSocket on another origin when configured.
