@@ -1,0 +1,356 @@
+//! The page at a glance, in a real browser on a real server: the count
+//! ("N online · M users") follows events, online users come first and move
+//! between the groups live, the search box narrows the list, a polite live
+//! region announces changes (batched: a burst is one or two announcements),
+//! and every row still reads exactly `NAME: Online` or `NAME: Offline`.
+//! Without JavaScript (plain HTTP) the count and the order are the server's.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use rollcall_tests::app::spawn_app;
+use rollcall_tests::browser::{Chromedriver, log_in, wait_live};
+use rollcall_tests::client::{Visitor, listed_users};
+use rollcall_tests::{PASSWORD, unique_name};
+use serde_json::{Value, json};
+
+async fn driver() -> Option<Chromedriver> {
+    let driver = Chromedriver::start().await;
+    if driver.is_none() {
+        let required = std::env::var("ROLLCALL_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "ROLLCALL_REQUIRE_BROWSER=1 but chromium/chromedriver are missing"
+        );
+        eprintln!("SKIPPED: chromium or chromedriver not installed");
+    }
+    driver
+}
+
+/// Runs `script` (a function body returning JSON) until it returns `want`.
+async fn wait_js(browser: &Client, script: &str, want: Value) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        if let Ok(v) = browser.execute(script, vec![]).await {
+            if v == want {
+                return;
+            }
+            last = v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{script} never returned {want} (last: {last})");
+}
+
+async fn js(browser: &Client, script: &str) -> Value {
+    browser.execute(script, vec![]).await.expect("js")
+}
+
+async fn wait_count(browser: &Client, want: &str) {
+    wait_js(
+        browser,
+        "return document.getElementById('count').textContent;",
+        json!(want),
+    )
+    .await;
+}
+
+/// What the page shows, checked for its invariants on the way: every row
+/// is exactly `NAME: Online` in the online list or `NAME: Offline` in the
+/// offline one, the online list comes first in the document, and each
+/// group is in name order. Returns (online names, offline names).
+async fn groups(browser: &Client) -> (Vec<String>, Vec<String>) {
+    let v = js(
+        browser,
+        r#"
+        const rows = [...document.querySelectorAll('li[data-username]')];
+        return rows.map(li => [li.dataset.username, li.textContent, li.parentNode.id]);"#,
+    )
+    .await;
+    let mut online = Vec::new();
+    let mut offline = Vec::new();
+    for r in v.as_array().expect("rows") {
+        let (name, text, list) = (
+            r[0].as_str().expect("name"),
+            r[1].as_str().expect("text"),
+            r[2].as_str().expect("list"),
+        );
+        match list {
+            "online" => {
+                assert_eq!(text, format!("{name}: Online"), "the tutorial's text");
+                assert!(offline.is_empty(), "online rows come first: {v}");
+                online.push(name.to_owned());
+            }
+            "offline" => {
+                assert_eq!(text, format!("{name}: Offline"), "the tutorial's text");
+                offline.push(name.to_owned());
+            }
+            other => panic!("a row outside the two lists: {other}"),
+        }
+    }
+    for g in [&online, &offline] {
+        assert!(g.is_sorted(), "each group by name: {g:?}");
+    }
+    (online, offline)
+}
+
+async fn visible_rows(browser: &Client) -> Value {
+    js(
+        browser,
+        "return [...document.querySelectorAll('li[data-username]')]\
+         .filter(li => !li.hidden && li.offsetParent !== null).map(li => li.dataset.username);",
+    )
+    .await
+}
+
+/// Counts in `window.__said` every text the live region is given.
+async fn watch_announcements(browser: &Client) {
+    js(
+        browser,
+        r#"
+        window.__said = [];
+        const el = document.getElementById('announce');
+        new MutationObserver(() => window.__said.push(el.textContent))
+            .observe(el, { childList: true, characterData: true, subtree: true });
+        return null;"#,
+    )
+    .await;
+}
+
+async fn announcements(browser: &Client) -> Vec<String> {
+    serde_json::from_value(js(browser, "return window.__said;").await).expect("strings")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_count_and_the_order_follow_events_and_changes_are_announced() {
+    let Some(mut driver) = driver().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let (an, bn, cn) = (
+        unique_name("alice"),
+        unique_name("bob"),
+        unique_name("carol"),
+    );
+    let http = Visitor::new(&app.base);
+    for n in [&an, &bn, &cn] {
+        http.sign_up(n, PASSWORD).await;
+    }
+    let page = driver.browser().await;
+    log_in(&page, &app.base, &an, PASSWORD).await;
+    wait_count(&page, "1 online · 3 users").await;
+    assert_eq!(
+        groups(&page).await,
+        (vec![an.clone()], vec![bn.clone(), cn.clone()])
+    );
+    // The region is there, polite, and says nothing yet about alice herself.
+    page.find(Locator::Css("#announce[aria-live=polite]"))
+        .await
+        .expect("a polite live region");
+    watch_announcements(&page).await;
+
+    // Bob logs in elsewhere: counted, moved to the online group, announced.
+    let bob = Visitor::new(&app.base);
+    bob.log_in(&bn, PASSWORD).await;
+    let socket = bob.socket().await;
+    wait_count(&page, "2 online · 3 users").await;
+    assert_eq!(
+        groups(&page).await,
+        (vec![an.clone(), bn.clone()], vec![cn.clone()])
+    );
+    wait_js(
+        &page,
+        "return document.getElementById('announce').textContent;",
+        json!(format!("{bn} came online")),
+    )
+    .await;
+
+    // The server's first render (no JavaScript at all) agrees.
+    let html = bob.get("/").await.body;
+    assert!(
+        html.contains("<p id=\"count\" class=\"count\">2 online · 3 users</p>"),
+        "{html}"
+    );
+    let listed = listed_users(&html);
+    assert_eq!(
+        listed,
+        vec![
+            (an.clone(), "Online".to_owned()),
+            (bn.clone(), "Online".to_owned()),
+            (cn.clone(), "Offline".to_owned()),
+        ]
+    );
+
+    // He logs out: back to one online, his row back among the offline ones.
+    socket.close().await;
+    bob.log_out().await;
+    wait_count(&page, "1 online · 3 users").await;
+    assert_eq!(
+        groups(&page).await,
+        (vec![an.clone()], vec![bn.clone(), cn.clone()])
+    );
+    wait_js(
+        &page,
+        "return document.getElementById('announce').textContent;",
+        json!(format!("{bn} went offline")),
+    )
+    .await;
+
+    // Someone new signs up: counted, offline, in name order.
+    let dn = unique_name("dave");
+    http.sign_up(&dn, PASSWORD).await;
+    wait_count(&page, "1 online · 4 users").await;
+    assert_eq!(
+        groups(&page).await,
+        (vec![an.clone()], vec![bn.clone(), cn.clone(), dn.clone()])
+    );
+    wait_live(&page).await;
+    page.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_box_narrows_the_list_and_clearing_it_restores_it() {
+    let Some(mut driver) = driver().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let (an, bn, cn) = (
+        unique_name("alice"),
+        unique_name("bob"),
+        unique_name("carol"),
+    );
+    let http = Visitor::new(&app.base);
+    for n in [&an, &bn, &cn] {
+        http.sign_up(n, PASSWORD).await;
+    }
+    let page = driver.browser().await;
+    log_in(&page, &app.base, &an, PASSWORD).await;
+    wait_count(&page, "1 online · 3 users").await;
+    let label = page
+        .find(Locator::Css("label[for=search]"))
+        .await
+        .expect("a label for the search box");
+    assert_eq!(label.text().await.expect("label"), "Search users");
+    let search = page
+        .find(Locator::Css("input[type=search]#search"))
+        .await
+        .expect("a search box");
+
+    // Case-insensitive: "BOB" finds bob, only him.
+    search.send_keys("BOB").await.expect("type");
+    wait_count(&page, "1 of 3 users matches").await;
+    assert_eq!(visible_rows(&page).await, json!([bn]));
+    // The online group, empty now, is hidden with its heading.
+    assert_eq!(
+        js(
+            &page,
+            "return document.getElementById('online-group').hidden;"
+        )
+        .await,
+        json!(true)
+    );
+
+    // A user who joins meanwhile is counted, and hidden unless they match.
+    let bn2 = format!("{bn}x");
+    http.sign_up(&bn2, PASSWORD).await;
+    http.sign_up(&unique_name("erin"), PASSWORD).await;
+    wait_count(&page, "2 of 5 users match").await;
+    assert_eq!(visible_rows(&page).await, json!([bn, bn2]));
+
+    // Bob comes online while filtered: still shown, now in the online group.
+    let bob = Visitor::new(&app.base);
+    bob.log_in(&bn, PASSWORD).await;
+    let _socket = bob.socket().await;
+    wait_js(
+        &page,
+        "return [...document.querySelectorAll('#online li')].filter(li => !li.hidden)\
+         .map(li => li.textContent);",
+        json!([format!("{bn}: Online")]),
+    )
+    .await;
+    assert_eq!(visible_rows(&page).await, json!([bn, bn2]));
+
+    // Clearing it shows everyone again.
+    search.clear().await.expect("clear");
+    wait_count(&page, "2 online · 5 users").await;
+    let (online, offline) = groups(&page).await;
+    assert_eq!((online.len(), offline.len()), (2, 3));
+    assert_eq!(
+        visible_rows(&page).await.as_array().map(Vec::len),
+        Some(5),
+        "every row shown again"
+    );
+    page.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_events_is_announced_at_most_twice() {
+    let Some(mut driver) = driver().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let an = unique_name("alice");
+    let http = Visitor::new(&app.base);
+    http.sign_up(&an, PASSWORD).await;
+    let mut others = Vec::new();
+    for _ in 0..10 {
+        let v = Visitor::new(&app.base);
+        v.register(&unique_name("u")).await;
+        others.push(v);
+    }
+    let page = driver.browser().await;
+    log_in(&page, &app.base, &an, PASSWORD).await;
+    wait_count(&page, "1 online · 11 users").await;
+    watch_announcements(&page).await;
+
+    // Ten users come online within a second.
+    let started = Instant::now();
+    let sockets = futures_util::future::join_all(others.iter().map(|v| v.socket())).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "the burst took {took:?}");
+    wait_count(&page, "11 online · 11 users").await;
+    // Long enough for a second batch, if there were one.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let said = announcements(&page).await;
+    assert!(
+        (1..=2).contains(&said.len()),
+        "one or two announcements for the burst: {said:?}"
+    );
+    assert!(
+        said.iter().any(|s| s.contains("people came online")),
+        "summarised: {said:?}"
+    );
+    drop(sockets);
+    page.close().await.expect("close");
+}
+
+/// Not part of the suite: writes a screenshot of the page with a few users
+/// to `$ROLLCALL_SCREENSHOT` (e.g. `docs/page.png`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes a file; run by hand with ROLLCALL_SCREENSHOT=path"]
+async fn screenshot() {
+    let Ok(path) = std::env::var("ROLLCALL_SCREENSHOT") else {
+        return;
+    };
+    let mut driver = driver().await.expect("a browser");
+    let app = spawn_app().await;
+    let http = Visitor::new(&app.base);
+    for n in ["alice", "dave", "erin", "frank", "grace"] {
+        http.sign_up(n, PASSWORD).await;
+    }
+    let mut online = Vec::new();
+    for n in ["bob", "carol", "heidi"] {
+        let v = Visitor::new(&app.base);
+        v.register(n).await;
+        online.push(v.socket().await);
+    }
+    let page = driver.browser().await;
+    page.set_window_size(720, 900).await.expect("size");
+    log_in(&page, &app.base, "alice", PASSWORD).await;
+    wait_count(&page, "4 online · 8 users").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = page.screenshot().await.expect("screenshot");
+    std::fs::write(&path, png).expect("write the screenshot");
+    page.close().await.expect("close");
+}
