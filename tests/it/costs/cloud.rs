@@ -33,46 +33,6 @@ pub(super) const LEASE: &str = "ROLLCALL_LEASE_SECS";
 /// The template's client ping period (every other ping renews the lease).
 pub(super) const PING: &str = "ROLLCALL_CLIENT_PING_SECS";
 
-/// Writes `n` users' presence items as online (one connection each, first
-/// transition), straight into the table, in batches of 25.
-async fn seed_online(client: &aws_sdk_dynamodb::Client, tables: &Tables, n: usize) {
-    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-    use rollcall::domain::Username;
-    use rollcall::store::dynamodb::schema;
-    let s = |v: String| AttributeValue::S(v);
-    let requests: Vec<WriteRequest> = (0..n)
-        .map(|i| {
-            let name = Username::parse(&format!("online.{i:05}")).expect("name");
-            let item = [
-                (schema::PRESENCE_NAME, s(name.as_str().to_owned())),
-                (schema::PRESENCE_SEQ, AttributeValue::N("1".into())),
-                (schema::PRESENCE_CONNS, AttributeValue::N("1".into())),
-                (schema::PRESENCE_ONLINE, s(schema::online_value(&name))),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .expect("put");
-            WriteRequest::builder().put_request(put).build()
-        })
-        .collect();
-    for chunk in requests.chunks(25) {
-        let out = client
-            .batch_write_item()
-            .request_items(&tables.presence, chunk.to_vec())
-            .send()
-            .await
-            .expect("BatchWriteItem");
-        assert!(
-            out.unprocessed_items().is_none_or(|u| u.is_empty()),
-            "moto left items unwritten"
-        );
-    }
-}
-
 /// The template's rate limits, which every scenario runs with (they are
 /// DynamoDB calls of their own).
 const LIMITS: &[&str] = &[
@@ -210,7 +170,8 @@ impl Cloud {
             .await
             .expect("create the tables in moto");
         if online > 0 {
-            seed_online(&base, &tables, online).await;
+            let names: Vec<String> = (0..online).map(|i| format!("online.{i:05}")).collect();
+            rollcall_tests::moto::seed_online(&base, &tables.presence, &names).await;
         }
         let presence = PresenceStream::new(stream.client(), streams, &tables.presence).await;
         let sqs = rollcall_tests::moto::sqs_client()?;

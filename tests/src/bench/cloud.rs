@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt, stream};
 use rollcall::domain::{ConnectionId, SessionToken, Timestamp, Username};
+use rollcall::store::dynamodb::DynamoStore;
 use rollcall::store::{ConnectionRecord, SessionRecord, Store, UserRecord};
 use rollcall_local_server::gateway::GatewayOptions;
 use tokio_tungstenite::tungstenite::Message;
@@ -70,7 +71,7 @@ const SETTINGS: [(&str, &str); 2] = [
 ];
 
 /// The store-side setup of a run: the gateway and a way to make sessions.
-async fn gateway(which: CloudStore) -> (TestGateway, Arc<dyn Store>) {
+async fn gateway(which: CloudStore) -> (TestGateway, Arc<dyn Store>, Option<DynamoStore>) {
     let opts = GatewayOptions {
         sweep_every: None,
         ..GatewayOptions::default()
@@ -80,7 +81,12 @@ async fn gateway(which: CloudStore) -> (TestGateway, Arc<dyn Store>) {
         CloudStore::DynamoDb => {
             let store = crate::moto::fresh_store().await;
             let shared: Arc<dyn Store> = Arc::new(store.clone());
-            (spawn_gateway_on_dynamodb(store, opts, &grace).await, shared)
+            let seeder = store.clone();
+            (
+                spawn_gateway_on_dynamodb(store, opts, &grace).await,
+                shared,
+                Some(seeder),
+            )
         }
         CloudStore::Redis => {
             let store: Arc<dyn Store> = Arc::new(
@@ -91,7 +97,11 @@ async fn gateway(which: CloudStore) -> (TestGateway, Arc<dyn Store>) {
                 .await
                 .expect("redis"),
             );
-            (spawn_gateway(store.clone(), opts, &grace).await, store)
+            (
+                spawn_gateway(store.clone(), opts, &grace).await,
+                store,
+                None,
+            )
         }
     }
 }
@@ -145,7 +155,7 @@ pub async fn measure(
     rounds: usize,
     online: usize,
 ) -> CloudMeasurement {
-    let (gw, store) = gateway(which).await;
+    let (gw, store, dynamo) = gateway(which).await;
     let w = user(&*store, &crate::unique_name("watcher")).await;
     let m = user(&*store, &crate::unique_name("mover")).await;
     let opened: Vec<Ws> = stream::iter(0..watchers)
@@ -204,7 +214,7 @@ pub async fn measure(
         &SETTINGS,
     )
     .await;
-    let snapshot = snapshot_of(&quiet, &*store, online).await;
+    let snapshot = snapshot_of(&quiet, &*store, dynamo.as_ref(), online).await;
     CloudMeasurement {
         store: which,
         watchers,
@@ -214,11 +224,23 @@ pub async fn measure(
     }
 }
 
-/// Registers `online` users online in the store, then asks a new socket
-/// for its snapshot: (users listed, messages, largest message).
-async fn snapshot_of(gw: &TestGateway, store: &dyn Store, online: usize) -> (usize, usize, usize) {
+/// Registers `online` users online in the store (on DynamoDB straight
+/// into the presence table: moto takes seconds per transaction once it
+/// holds thousands of items), then asks a new socket for its snapshot:
+/// (users listed, messages, largest message).
+async fn snapshot_of(
+    gw: &TestGateway,
+    store: &dyn Store,
+    dynamo: Option<&DynamoStore>,
+    online: usize,
+) -> (usize, usize, usize) {
     let prefix = crate::unique_name("on");
-    let made: Vec<()> = stream::iter(0..online)
+    if let Some(d) = dynamo {
+        let names: Vec<String> = (0..online).map(|i| format!("{prefix}.{i:05}")).collect();
+        crate::moto::seed_online(d.client(), &d.tables().presence, &names).await;
+    }
+    let seeded = if dynamo.is_some() { 0 } else { online };
+    let made: Vec<()> = stream::iter(0..seeded)
         .map(|i| {
             let name = format!("{prefix}.{i:05}");
             async move {
