@@ -111,7 +111,11 @@ impl From<HashError> for AppError {
 
 impl From<LimitError> for AppError {
     fn from(e: LimitError) -> Self {
-        Self::Internal(Box::new(e))
+        if e.is_unavailable() {
+            Self::StoreUnavailable(Box::new(e))
+        } else {
+            Self::Internal(Box::new(e))
+        }
     }
 }
 
@@ -293,6 +297,14 @@ mod tests {
         assert_eq!(r.headers()[RETRY_AFTER], "1");
         assert!(!r.body().contains("10.0.0.7"), "{}", r.body());
         let r = AppError::from(StoreError::backend(std::io::Error::other("bug")))
+            .into_response(Format::Json);
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        // A limiter on the same backend says the same.
+        let down = LimitError::from(StoreError::unavailable(std::io::Error::other("refused")));
+        let r = AppError::from(down).into_response(Format::Json);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[RETRY_AFTER], "1");
+        let r = AppError::from(LimitError::backend(std::io::Error::other("bug")))
             .into_response(Format::Json);
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }

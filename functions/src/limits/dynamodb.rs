@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::{Decision, LimitError, RateLimiter, Rule, decide, window};
 use crate::domain::Timestamp;
 use crate::store::dynamodb::schema::{SESSION_KEY, TTL};
+use crate::store::dynamodb::sdk;
 
 /// Counter items: hits so far in the window (N).
 pub const HITS: &str = "hits";
@@ -67,7 +68,7 @@ impl DynamoLimiter {
                 .return_values(ReturnValue::UpdatedNew)
                 .send()
                 .await
-                .map_err(|e| LimitError::backend(e.into_service_error()))?;
+                .map_err(|e| LimitError::from(sdk("UpdateItem", e)))?;
             hits_of(out.attributes())
         } else {
             let out = self
@@ -80,7 +81,7 @@ impl DynamoLimiter {
                 .expression_attribute_names("#h", HITS)
                 .send()
                 .await
-                .map_err(|e| LimitError::backend(e.into_service_error()))?;
+                .map_err(|e| LimitError::from(sdk("GetItem", e)))?;
             hits_of(out.item())
         };
         Ok(decide(hits, rule, left, counting))

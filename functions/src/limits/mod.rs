@@ -58,13 +58,37 @@ impl Decision {
 
 /// The backend could not count.
 #[derive(Debug, thiserror::Error)]
-#[error("rate limiter backend failed: {0}")]
-pub struct LimitError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+#[error("rate limiter backend failed: {source}")]
+pub struct LimitError {
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+    unavailable: bool,
+}
 
 impl LimitError {
     /// Wraps a backend error.
     pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self(Box::new(e))
+        Self {
+            source: Box::new(e),
+            unavailable: false,
+        }
+    }
+
+    /// Whether the backend could not answer now (unreachable, timed out,
+    /// throttling: 503 where it surfaces) rather than failed.
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
+    }
+}
+
+/// The limiters on a store's backend classify its errors as the store does.
+impl From<crate::store::StoreError> for LimitError {
+    fn from(e: crate::store::StoreError) -> Self {
+        let unavailable = matches!(e, crate::store::StoreError::Unavailable(_));
+        Self {
+            source: Box::new(e),
+            unavailable,
+        }
     }
 }
 

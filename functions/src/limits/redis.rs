@@ -66,7 +66,7 @@ impl RedisLimiter {
             .arg(u64::try_from(expire_ms).unwrap_or(u64::MAX))
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(LimitError::backend)?;
+            .map_err(|e| LimitError::from(crate::store::redis::store_error(e)))?;
         Ok(decide(n, rule, left, counting))
     }
 }

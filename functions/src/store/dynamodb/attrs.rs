@@ -48,7 +48,7 @@ const NOT_NOW: &[&str] = &[
 /// Maps an SDK error of operation `op` to [`StoreError::Unavailable`] when
 /// DynamoDB could not be reached or answered in time, or throttled (after
 /// the SDK's own retries), else to [`StoreError::Backend`].
-pub(super) fn sdk<E, R>(op: &'static str, e: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk<E, R>(op: &'static str, e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,

@@ -32,6 +32,7 @@ use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp, UserPres
 
 mod accounts;
 mod attrs;
+pub(crate) use attrs::sdk;
 mod leases;
 mod listing;
 mod pending;

@@ -145,6 +145,13 @@ impl RedisStore {
 }
 
 fn backend(e: redis::RedisError) -> StoreError {
+    store_error(e)
+}
+
+/// A Redis error as a [`StoreError`]: [`StoreError::Unavailable`] when
+/// Redis could not answer now, else [`StoreError::Backend`] (the rate
+/// limiter on Redis classifies its errors the same way).
+pub(crate) fn store_error(e: redis::RedisError) -> StoreError {
     use redis::{ErrorKind, ServerErrorKind};
     let down = e.is_io_error()
         || e.is_timeout()
