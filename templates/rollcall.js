@@ -258,12 +258,11 @@
     return true;
   }
 
-  function socketUrl() {
+  function socketUrl(ticket) {
     let url = list.dataset.wsUrl;
     if (!url) url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/users/';
     const params = [];
-    const token = list.dataset.wsToken;
-    if (token) params.push('token=' + encodeURIComponent(token));
+    if (ticket) params.push('ticket=' + encodeURIComponent(ticket));
     if (since && list.dataset.requestSnapshot !== 'true') params.push('since=' + since);
     if (params.length) url += (url.includes('?') ? '&' : '?') + params.join('&');
     return url;
@@ -294,12 +293,61 @@
     setTimeout(() => { if (current === old && !old.retired) connect(old); }, 30000);
   }
 
+  // A socket on another origin (the cloud's WebSocket API) does not get the
+  // session cookie: each one opens with a single-use ticket, valid for
+  // seconds, from this page's own origin. Resolves to the ticket, or null
+  // if none could be had now (offline, server trouble); a 401 (logged out)
+  // goes to the log-in page.
+  async function fetchTicket() {
+    let r;
+    try {
+      r = await fetch('/api/ws_ticket', {
+        method: 'POST',
+        credentials: 'include',
+        cache: 'no-store',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+    } catch (_) {
+      return null;
+    }
+    if (r.status === 401) {
+      location.assign('/log_in/');
+      return undefined;
+    }
+    if (!r.ok) return null;
+    try {
+      const body = await r.json();
+      return body && typeof body.ticket === 'string' ? body.ticket : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
   // Opens a socket. With `old`, it replaces that one (a scheduled refresh):
   // the old socket closes only once the new one has its snapshot, so the
-  // user is never without a connection.
+  // user is never without a connection. On the cloud, a ticket first.
   function connect(old) {
     if (!old) setState('connecting', attempt ? 'Reconnecting…' : 'Connecting…');
-    const ws = new WebSocket(socketUrl());
+    if (!list.dataset.wsUrl) {
+      open(old, null);
+      return;
+    }
+    fetchTicket().then((ticket) => {
+      if (ticket === undefined) return; // logged out: leaving the page
+      if (ticket !== null) {
+        open(old, ticket);
+      } else if (old) {
+        if (current === old && !old.retired) retryRefresh(old);
+      } else {
+        failures += 1;
+        scheduleReconnect();
+      }
+    });
+  }
+
+  function open(old, ticket) {
+    const ws = new WebSocket(socketUrl(ticket));
     const me = { ws, retired: false, opened: false };
     if (!old) current = me;
     let pinger = null;

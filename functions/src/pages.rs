@@ -67,10 +67,10 @@ pub struct HomePage<'a> {
     /// When the list was read (ms since the epoch): the page asks for the
     /// users who joined after it when its socket (re)opens.
     pub since: u64,
-    /// WebSocket URL; empty means this host's `/users/`.
+    /// WebSocket URL; empty means this host's `/users/`. When set (another
+    /// origin: the cloud), the page opens each socket with a ticket from
+    /// `POST /api/ws_ticket`.
     pub ws_url: &'a str,
-    /// Session token for a cross-domain WebSocket; empty for same-origin.
-    pub ws_token: &'a str,
     /// Client ping period in milliseconds.
     pub ping_ms: u64,
     /// How often the page replaces its socket, in milliseconds.

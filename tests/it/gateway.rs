@@ -54,8 +54,7 @@ async fn sockets_need_a_session_and_an_allowed_origin() {
     let gw = gateway(quick()).await;
     let v = Visitor::new(&gw.base);
     v.register(&unique_name("carol")).await;
-    let home = v.get("/").await;
-    let token = rollcall_tests::gateway::page_attr(&home.body, "data-ws-token");
+    let token = v.session_token();
     let ping = rollcall_tests::gateway::PING;
     let origin = Some(gw.base.as_str());
     assert_eq!(
@@ -183,8 +182,7 @@ async fn the_scheduled_sweep_takes_a_silent_connection_offline() {
     alice.register(&unique_name("alice")).await;
     bob.register(&b).await;
     let mut watcher = gw.socket(&alice).await;
-    let home = bob.get("/").await;
-    let token = rollcall_tests::gateway::page_attr(&home.body, "data-ws-token");
+    let token = bob.session_token();
     // A client that never pings (an hour between pings).
     let mut silent = Socket::connect_cloud(
         &format!("{}?token={token}", gw.ws_url),
@@ -205,5 +203,188 @@ async fn the_scheduled_sweep_takes_a_silent_connection_offline() {
     assert_eq!(
         silent.expect_closed(Duration::from_secs(10)).await,
         Some(1000)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_page_opens_its_socket_with_a_single_use_ticket() {
+    let gw = gateway(quick()).await;
+    let v = Visitor::new(&gw.base);
+    v.register(&unique_name("erin")).await;
+    let token = v.session_token();
+    let home = v.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(
+        !home.body.contains(&token),
+        "the page must not hold the session token"
+    );
+    assert!(!home.body.contains("data-ws-token"));
+    let ping = rollcall_tests::gateway::PING;
+    let origin = Some(gw.base.as_str());
+    let with = |ticket: &str| format!("{}?ticket={ticket}", gw.ws_url);
+
+    // A ticket opens one socket; its second use is refused.
+    let ticket = v.ws_ticket().await.expect("a ticket");
+    assert_ne!(ticket, token);
+    let socket = Socket::connect_cloud(&with(&ticket), origin, ping)
+        .await
+        .expect("the ticket opens a socket");
+    assert_eq!(
+        Socket::connect_cloud(&with(&ticket), origin, ping)
+            .await
+            .err(),
+        Some(401),
+        "a ticket is single use"
+    );
+    // Each open needs a new one; a ticket is not a session token either.
+    let second = v.ws_ticket().await.expect("another ticket");
+    assert_ne!(second, ticket);
+    assert_eq!(
+        Socket::connect_cloud(&format!("{}?token={second}", gw.ws_url), origin, ping)
+            .await
+            .err(),
+        Some(401)
+    );
+    let _tab2 = Socket::connect_cloud(&with(&second), origin, ping)
+        .await
+        .expect("a fresh ticket opens another");
+
+    // A foreign page's socket is refused before the ticket is taken.
+    let third = v.ws_ticket().await.expect("a ticket");
+    assert_eq!(
+        Socket::connect_cloud(&with(&third), Some("https://evil.example"), ping)
+            .await
+            .err(),
+        Some(403)
+    );
+    assert!(
+        Socket::connect_cloud(&with(&third), origin, ping)
+            .await
+            .is_ok()
+    );
+
+    // Forged and unknown tickets.
+    for forged in ["A".repeat(43), "%3Cx%3E".to_owned(), String::new()] {
+        assert_eq!(
+            Socket::connect_cloud(&with(&forged), origin, ping)
+                .await
+                .err(),
+            Some(401),
+            "{forged:?}"
+        );
+    }
+    socket.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_or_orphaned_ticket_opens_nothing() {
+    use rollcall::domain::{SessionToken, Timestamp};
+    let gw = gateway(quick()).await;
+    let v = Visitor::new(&gw.base);
+    v.register(&unique_name("frank")).await;
+    let session = SessionToken::parse(&v.session_token())
+        .expect("a token")
+        .key();
+    let ping = rollcall_tests::gateway::PING;
+    let origin = Some(gw.base.as_str());
+    // A ticket of this session whose 30 s are up (made in the store: the
+    // endpoint only makes fresh ones).
+    let expired = SessionToken::generate();
+    gw.ctx
+        .store
+        .create_ticket(
+            &expired.key(),
+            &session,
+            Timestamp::from_millis(Timestamp::now().as_millis() - 1),
+        )
+        .await
+        .expect("create ticket");
+    let url = format!("{}?ticket={}", gw.ws_url, expired.expose());
+    assert_eq!(
+        Socket::connect_cloud(&url, origin, ping).await.err(),
+        Some(401),
+        "expired"
+    );
+    // A ticket whose session ended (logged out) before it was used.
+    let ticket = v.ws_ticket().await.expect("a ticket");
+    let r = v.log_out().await;
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        Socket::connect_cloud(&format!("{}?ticket={ticket}", gw.ws_url), origin, ping)
+            .await
+            .err(),
+        Some(401),
+        "the session ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_are_only_for_a_session_and_never_cross_site() {
+    let gw = gateway(quick()).await;
+    let v = Visitor::new(&gw.base);
+    v.register(&unique_name("gina")).await;
+    let url = format!("{}/api/ws_ticket", gw.base);
+    let http = reqwest::Client::new();
+    let cookie = v.cookie_header();
+    let status = |r: reqwest::Response| r.status().as_u16();
+    // A form POST (what another site's page could send): 415.
+    let form = http
+        .post(&url)
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &gw.base)
+        .body("a=b")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(status(form), 415);
+    // JSON from a foreign Origin (or a cross-site fetch): 403.
+    let foreign = http
+        .post(&url)
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .header("origin", "https://evil.example")
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(status(foreign), 403);
+    let cross = http
+        .post(&url)
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .header("sec-fetch-site", "cross-site")
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(status(cross), 403);
+    // No session: 401; GET: 405.
+    assert_eq!(Visitor::new(&gw.base).ws_ticket().await.err(), Some(401));
+    let get = http
+        .get(&url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(status(get), 405);
+    // A program's bearer token gets one too, and it opens a socket.
+    let token = v.session_token();
+    let r = Visitor::new(&gw.base)
+        .post_json("/api/ws_ticket", &serde_json::json!({}), Some(&token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+    assert_eq!(body["expires_in"], 30);
+    let ticket = body["ticket"].as_str().expect("ticket");
+    assert!(
+        Socket::connect_cloud(
+            &format!("{}?ticket={ticket}", gw.ws_url),
+            None,
+            rollcall_tests::gateway::PING
+        )
+        .await
+        .is_ok(),
+        "a ticket needs no Origin (no browser sends it by itself)"
     );
 }

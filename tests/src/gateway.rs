@@ -162,16 +162,16 @@ pub fn page_attr(html: &str, name: &str) -> String {
 
 impl TestGateway {
     /// Opens the WebSocket exactly as the page of `visitor` would: the URL
-    /// and token rendered into the page, the page's origin, a snapshot
-    /// request, and pings.
+    /// rendered into the page, a ticket from `POST /api/ws_ticket`, the
+    /// page's origin, a snapshot request, and pings.
     pub async fn socket(&self, visitor: &Visitor) -> Socket {
         let home = visitor.get("/").await;
         assert_eq!(home.status, 200, "logged in");
         let url = page_attr(&home.body, "data-ws-url");
-        let token = page_attr(&home.body, "data-ws-token");
         assert_eq!(url, self.ws_url);
         assert_eq!(page_attr(&home.body, "data-request-snapshot"), "true");
-        Socket::connect_cloud(&format!("{url}?token={token}"), Some(&self.base), PING)
+        let ticket = visitor.ws_ticket().await.expect("a ticket");
+        Socket::connect_cloud(&format!("{url}?ticket={ticket}"), Some(&self.base), PING)
             .await
             .expect("socket opens")
     }

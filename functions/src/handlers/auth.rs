@@ -1,5 +1,5 @@
-//! Who is asking: sessions from the cookie, a bearer token or `?token=`, and
-//! the CSRF + Origin guard of every form.
+//! Who is asking: sessions from the cookie, a bearer token, `?token=` or a
+//! socket ticket, and the CSRF + Origin guard of every form.
 
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
@@ -19,8 +19,6 @@ pub struct Authenticated {
     pub username: Username,
     /// The session's store key.
     pub session: SessionKey,
-    /// The token the client presented.
-    pub token: SessionToken,
     /// When the session ends (a socket opened with it is closed then).
     pub expires_at: Timestamp,
 }
@@ -30,7 +28,14 @@ pub async fn session_for(
     ctx: &AppContext,
     token: SessionToken,
 ) -> Result<Option<Authenticated>, AppError> {
-    let key = token.key();
+    session_by_key(ctx, token.key()).await
+}
+
+/// The session stored under `key`, if it exists and has not expired.
+pub async fn session_by_key(
+    ctx: &AppContext,
+    key: SessionKey,
+) -> Result<Option<Authenticated>, AppError> {
     Ok(ctx
         .store
         .find_session(&key, Timestamp::now())
@@ -38,9 +43,25 @@ pub async fn session_for(
         .map(|s| Authenticated {
             username: s.username,
             session: key,
-            token,
             expires_at: s.expires_at,
         }))
+}
+
+/// The session of a socket ticket (`?ticket=`), taking the ticket: `None`
+/// if it is malformed, unknown, already used or expired, or its session
+/// has ended since.
+pub async fn from_ticket(ctx: &AppContext, raw: &str) -> Result<Option<Authenticated>, AppError> {
+    let Ok(ticket) = SessionToken::parse(raw) else {
+        return Ok(None);
+    };
+    match ctx
+        .store
+        .take_ticket(&ticket.key(), Timestamp::now())
+        .await?
+    {
+        Some(session) => session_by_key(ctx, session).await,
+        None => Ok(None),
+    }
 }
 
 /// The session of the `sessionid` cookie.

@@ -23,21 +23,17 @@ pub async fn page(ctx: &AppContext, req: &Request) -> Result<Response, AppError>
     let rows = ctx.presence.rows(&render_rows).await?;
     let (secret, new) = auth::csrf_secret(req.headers());
     let csrf = secret.form_token();
+    // A WebSocket on another domain (the cloud) is opened with a
+    // single-use ticket the page asks `POST /api/ws_ticket` for each time;
+    // the same-origin socket sends the HttpOnly cookie by itself. The
+    // session token is never in the page.
     let ws_url = ctx.config.ws_url.as_deref().unwrap_or("");
-    // Only a WebSocket on another domain needs the token in the page; the
-    // same-origin socket sends the HttpOnly cookie by itself.
-    let ws_token = if ws_url.is_empty() {
-        ""
-    } else {
-        me.token.expose()
-    };
     let page = HomePage {
         me: me.username.as_str(),
         csrf: &csrf,
         rows: &rows,
         since: rendered_at.as_millis(),
         ws_url,
-        ws_token,
         ping_ms: millis(ctx.config.client_ping_interval),
         refresh_ms: millis(ctx.config.client_refresh),
         request_snapshot: !ws_url.is_empty(),

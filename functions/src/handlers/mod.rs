@@ -4,6 +4,8 @@
 //! * [`route`] — the single routing table of the HTTP side (pages, JSON API,
 //!   health, static assets); both front ends dispatch through it.
 //! * [`signup`], [`login`], [`logout`], [`home`] — the pages and the JSON API.
+//! * [`ticket`] — `POST /api/ws_ticket`: single-use socket tickets for the
+//!   cloud page.
 //! * [`ws`] — WebSocket authorize/connect/disconnect/default (`$connect`,
 //!   `$disconnect`, `$default` in API Gateway terms).
 //! * [`sweep`] — removes connections whose lease ran out, settles grace
@@ -29,6 +31,7 @@ pub mod logout;
 pub mod respond;
 pub mod signup;
 pub mod sweep;
+pub mod ticket;
 pub mod ws;
 
 /// Dispatches an HTTP request to its handler and turns any error into its
@@ -59,6 +62,7 @@ async fn dispatch(ctx: &AppContext, req: &Request) -> Result<Response, AppError>
         "/api/log_in" if post => login::api(ctx, req).await,
         "/api/log_out" if post => logout::api(ctx, req).await,
         "/api/users" if get => home::api_users(ctx, req).await,
+        "/api/ws_ticket" if post => ticket::api(ctx, req).await,
         "/healthz" if get => home::healthz(ctx).await,
         "/static/rollcall.js" if get => Ok(respond::asset(
             "text/javascript; charset=utf-8",
@@ -69,7 +73,9 @@ async fn dispatch(ctx: &AppContext, req: &Request) -> Result<Response, AppError>
             crate::pages::STYLESHEET,
         )),
         "/" | "/sign_up/" | "/log_in/" | "/log_out/" | "/api/sign_up" | "/api/log_in"
-        | "/api/log_out" | "/api/users" | "/healthz" => Err(AppError::MethodNotAllowed),
+        | "/api/log_out" | "/api/users" | "/api/ws_ticket" | "/healthz" => {
+            Err(AppError::MethodNotAllowed)
+        }
         // Django's APPEND_SLASH: `/log_in` → `/log_in/`.
         "/sign_up" | "/log_in" if get => {
             let mut to = format!("{}/", req.uri().path());

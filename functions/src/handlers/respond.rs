@@ -148,6 +148,12 @@ fn media_type_is(req: &Request, expected: &str) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case(expected))
 }
 
+/// Whether the request says `Content-Type: application/json` (parameters
+/// aside).
+pub fn is_json(req: &Request) -> bool {
+    media_type_is(req, "application/json")
+}
+
 fn checked_body(req: &Request) -> Result<&[u8], AppError> {
     if req.body().len() > MAX_BODY_BYTES {
         return Err(AppError::PayloadTooLarge);

@@ -1,8 +1,8 @@
 //! The WebSocket `/users/` in four steps, the same for API Gateway
 //! (`$connect`, `$disconnect`, `$default`) and the local server:
 //!
-//! 1. [`authorize`] — before any upgrade: a session (cookie or `?token=`)
-//!    and an allowed `Origin`, else 401/403.
+//! 1. [`authorize`] — before any upgrade: a session (cookie, `?token=` or
+//!    a single-use `?ticket=`) and an allowed `Origin`, else 401/403.
 //! 2. [`connect`] — registers the connection in the `users` group; the
 //!    user's first makes them online.
 //! 3. [`default`] — a client message: `ping` renews the lease, `snapshot`
@@ -32,10 +32,12 @@ pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4096;
 
 /// Decides whether a WebSocket may open, before upgrading.
 ///
-/// A `?token=` (the cross-domain cloud page, programmatic clients) or the
-/// session cookie authenticates. The `Origin` must be allowed; it may be
-/// absent only with a token, since a token — unlike a cookie — is never sent
-/// by a browser on another site's behalf.
+/// A `?ticket=` (the cross-domain cloud page: single use, see
+/// [`super::ticket`]; a used, expired or unknown one is 401), a `?token=`
+/// (programmatic clients) or the session cookie authenticates. The `Origin`
+/// must be allowed; it may be absent only with a ticket or a token, since
+/// those — unlike a cookie — are never sent by a browser on another site's
+/// behalf. The Origin is checked before a ticket is taken.
 ///
 /// Upgrades are rate limited (429 with `Retry-After`) per client address
 /// (`client`: the TCP peer or API Gateway's `sourceIp`), counted before the
@@ -56,17 +58,26 @@ pub async fn authorize(
     Ok(who)
 }
 
-/// The session a socket upgrade presents (token or cookie), with its Origin
-/// checked.
+/// The session a socket upgrade presents (ticket, token or cookie), with
+/// its Origin checked.
 async fn authenticate(
     ctx: &AppContext,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Authenticated, AppError> {
     let origin = ctx.config.allowed_origins.check(headers);
+    let ticket = respond::query_param(query, "ticket");
     let token = respond::query_param(query, "token");
-    let who = match token {
-        Some(raw) => {
+    let who = match (ticket, token) {
+        (Some(raw), _) => {
+            if origin == OriginVerdict::Foreign {
+                return Err(AppError::Forbidden("Origin not allowed."));
+            }
+            return auth::from_ticket(ctx, &raw)
+                .await?
+                .ok_or(AppError::Unauthorized("Invalid or used ticket."));
+        }
+        (None, Some(raw)) => {
             if origin == OriginVerdict::Foreign {
                 return Err(AppError::Forbidden("Origin not allowed."));
             }
@@ -74,7 +85,7 @@ async fn authenticate(
                 SessionToken::parse(&raw).map_err(|_| AppError::Unauthorized("Invalid token."))?;
             auth::session_for(ctx, token).await?
         }
-        None => {
+        (None, None) => {
             if origin != OriginVerdict::Allowed {
                 return Err(AppError::Forbidden("Origin not allowed."));
             }

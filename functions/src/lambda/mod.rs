@@ -142,20 +142,21 @@ fn status(code: http::StatusCode) -> Response<Body> {
     r
 }
 
-/// `$connect`: authorize (cookie or `?token=`, Origin, upgrade rate limits
+/// `$connect`: authorize (cookie, `?ticket=` or `?token=`, Origin, upgrade rate limits
 /// by `sourceIp` and session), register (within the per-user cap),
 /// announce. A non-2xx answer makes API Gateway refuse the upgrade with
 /// that status (401, 403, 429).
 pub async fn ws_connect(ctx: &AppContext, req: Request) -> Result<Response<Body>, Error> {
     let id = websocket(&req)?;
-    let query = req
-        .query_string_parameters_ref()
-        .and_then(|q| q.first("token"))
-        .map(|t| {
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("token", t)
-                .finish()
-        });
+    let query = req.query_string_parameters_ref().map(|q| {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for name in ["ticket", "token"] {
+            if let Some(v) = q.first(name) {
+                out.append_pair(name, v);
+            }
+        }
+        out.finish()
+    });
     let who = match ws::authorize(ctx, req.headers(), query.as_deref(), source_ip(&req)).await {
         Ok(who) => who,
         Err(e) => return Ok(e.into_response(Format::Json).map(Body::Text)),

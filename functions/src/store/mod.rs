@@ -226,6 +226,27 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a session; `false` if there was none.
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool>;
 
+    /// Saves a socket ticket: `ticket` is the SHA-256 of the ticket the
+    /// client holds (as a [`SessionKey`] is of a session token; the ticket
+    /// itself is never stored), valid for one [`Store::take_ticket`] before
+    /// `expires_at`, for the session `session`.
+    async fn create_ticket(
+        &self,
+        ticket: &SessionKey,
+        session: &SessionKey,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Consumes a socket ticket: its session if it exists and
+    /// `expires_at > now`, and it is gone afterwards (in the same atomic
+    /// step: of any number of racing takes, exactly one gets it). `None`
+    /// if unknown, already taken or expired.
+    async fn take_ticket(
+        &self,
+        ticket: &SessionKey,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionKey>>;
+
     /// Registers a connection in the `users` group and cancels any pending
     /// offline of its user, if its session still exists and has not
     /// expired (else [`StoreError::NotFound`], and nothing changes: a log

@@ -80,6 +80,24 @@ impl Store for CountingStore {
         self.seen("delete_session", self.inner.delete_session(key).await)
     }
 
+    async fn create_ticket(
+        &self,
+        ticket: &SessionKey,
+        session: &SessionKey,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let r = self.inner.create_ticket(ticket, session, expires_at).await;
+        self.seen("create_ticket", r)
+    }
+
+    async fn take_ticket(
+        &self,
+        ticket: &SessionKey,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionKey>> {
+        self.seen("take_ticket", self.inner.take_ticket(ticket, now).await)
+    }
+
     async fn add_connection(
         &self,
         conn: &ConnectionRecord,

@@ -196,7 +196,7 @@ async fn the_cloud_path_limits_upgrades_tabs_and_messages() {
     let url = format!(
         "{}?token={}",
         page_attr(&home.body, "data-ws-url"),
-        page_attr(&home.body, "data-ws-token")
+        v.session_token()
     );
     let attempt = || rollcall_tests::client::refusal(&url, None, Some(&gw.base));
     // t1 pings every 0.3 s, t2 hardly ever.

@@ -114,6 +114,7 @@ fn routes_reach_the_functions_that_serve_them() {
         ("GET", "/", "http_pages"),
         ("HEAD", "/", "http_pages"),
         ("GET", "/api/users", "http_pages"),
+        ("POST", "/api/ws_ticket", "http_pages"),
         ("GET", "/healthz", "http_pages"),
         ("GET", "/static/rollcall.js", "http_pages"),
         ("GET", "/static/rollcall.css", "http_pages"),

@@ -137,6 +137,31 @@ impl Visitor {
         self.send(req).await
     }
 
+    /// A socket ticket, as the cloud page gets one: `POST /api/ws_ticket`
+    /// with the session cookie, the JSON content type and this site's
+    /// `Origin`. `Err(status)` if refused.
+    pub async fn ws_ticket(&self) -> Result<String, u16> {
+        let req = self
+            .http
+            .post(format!("{}/api/ws_ticket", self.base))
+            .header("content-type", "application/json")
+            .header(ORIGIN, &self.base)
+            .body("{}");
+        let r = self.send(req).await;
+        if r.status != 200 {
+            return Err(r.status);
+        }
+        let body: Value = serde_json::from_str(&r.body).expect("JSON");
+        assert_eq!(body["expires_in"], 30, "{body}");
+        Ok(body["ticket"].as_str().expect("a ticket").to_owned())
+    }
+
+    /// The session token (the session cookie's value), as a program using
+    /// the JSON API holds it.
+    pub fn session_token(&self) -> String {
+        self.cookie("sessionid").expect("logged in")
+    }
+
     /// `GET path` with a bearer token.
     pub async fn get_bearer(&self, path: &str, bearer: &str) -> Reply {
         self.send(

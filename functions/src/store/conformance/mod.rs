@@ -19,6 +19,7 @@ mod leases;
 mod listing;
 mod log;
 mod presence;
+mod tickets;
 
 pub use accounts::*;
 pub use caps::*;
@@ -27,6 +28,7 @@ pub use leases::*;
 pub use listing::*;
 pub use log::*;
 pub use presence::*;
+pub use tickets::*;
 
 /// The suite's "now": the real time of the first check, plus a day, so
 /// sessions and leases it makes are in the future for the backends that
@@ -121,6 +123,10 @@ pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
     every_group_shard_together_is_the_group(&make().await).await;
     settle_user_takes_a_user_offline_once_due(&make().await).await;
     a_user_at_the_connection_cap_is_refused_and_nothing_changes(&make().await).await;
+    a_ticket_is_taken_once(&make().await).await;
+    an_expired_ticket_is_refused(&make().await).await;
+    let store = make().await;
+    racing_takes_of_a_ticket_have_one_winner(&[&store, &store]).await;
     let store = make().await;
     concurrent_transitions_alternate_exactly(&[&store, &store]).await;
     let store = make().await;
@@ -158,7 +164,15 @@ macro_rules! conformance_suite {
             every_group_shard_together_is_the_group,
             settle_user_takes_a_user_offline_once_due,
             a_user_at_the_connection_cap_is_refused_and_nothing_changes,
+            a_ticket_is_taken_once,
+            an_expired_ticket_is_refused,
         );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn racing_takes_of_a_ticket_have_one_winner() {
+            let store = $make.await;
+            let one: &dyn $crate::store::Store = &*store;
+            $crate::store::conformance::racing_takes_of_a_ticket_have_one_winner(&[one, one]).await;
+        }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_transitions_alternate_exactly() {
             let store = $make.await;

@@ -2,6 +2,7 @@
 //! item's directory entry in one transaction), look-ups, the user list and
 //! joins by index, and sessions with expiry checked on read.
 
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
 
 use super::DynamoStore;
@@ -10,8 +11,8 @@ use super::attrs::{
 };
 use super::schema::{
     DIRECTORY, INDEX_BY_CREATED, INDEX_BY_NAME, PRESENCE_CREATED_AT, PRESENCE_DIR, PRESENCE_NAME,
-    PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY, SESSION_USERNAME, TTL, USER_CREATED_AT,
-    USER_NAME, USER_PASSWORD_HASH,
+    PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY, SESSION_USERNAME, TICKET_PREFIX, TICKET_SESSION,
+    TTL, USER_CREATED_AT, USER_NAME, USER_PASSWORD_HASH,
 };
 use super::txn::{Contended, MAX_ATTEMPTS, TxError, backoff};
 use crate::domain::{SessionKey, Timestamp, UserPresence, Username};
@@ -235,5 +236,67 @@ impl DynamoStore {
             .await
             .map_err(|e| sdk("DeleteItem", e))?;
         Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+    }
+
+    /// PutItem of `ticket#{hash}` in the sessions table, with the TTL
+    /// attribute at the expiry (rounded up).
+    pub(super) async fn put_ticket(
+        &self,
+        ticket: &SessionKey,
+        session: &SessionKey,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.sessions)
+            .item(
+                SESSION_KEY,
+                s(format!("{TICKET_PREFIX}{}", ticket.as_str())),
+            )
+            .item(TICKET_SESSION, s(session.as_str()))
+            .item(SESSION_EXPIRES_AT, n(expires_at.as_millis()))
+            .item(TTL, n(ttl_secs(expires_at)))
+            .send()
+            .await
+            .map_err(|e| sdk("PutItem", e))?;
+        Ok(())
+    }
+
+    /// DeleteItem of `ticket#{hash}` on condition that it has not expired,
+    /// returning the old item: one call, so of racing takes exactly one
+    /// gets it. An unknown or expired ticket fails the condition (an
+    /// expired one is left to the TTL).
+    pub(super) async fn consume_ticket(
+        &self,
+        ticket: &SessionKey,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionKey>> {
+        let table = &self.tables.sessions;
+        let result = self
+            .client
+            .delete_item()
+            .table_name(table)
+            .key(
+                SESSION_KEY,
+                s(format!("{TICKET_PREFIX}{}", ticket.as_str())),
+            )
+            .condition_expression("#exp > :now")
+            .expression_attribute_names("#exp", SESSION_EXPIRES_AT)
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes() {
+                Some(item) if !item.is_empty() => {
+                    Ok(Some(session_key(item, TICKET_SESSION, table)?))
+                }
+                _ => Ok(None),
+            },
+            Err(e) => match e.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(None),
+                _ => Err(sdk("DeleteItem", e)),
+            },
+        }
     }
 }

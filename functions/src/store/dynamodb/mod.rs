@@ -159,6 +159,23 @@ impl Store for DynamoStore {
         self.drop_session(key).await
     }
 
+    async fn create_ticket(
+        &self,
+        ticket: &SessionKey,
+        session: &SessionKey,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.put_ticket(ticket, session, expires_at).await
+    }
+
+    async fn take_ticket(
+        &self,
+        ticket: &SessionKey,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionKey>> {
+        self.consume_ticket(ticket, now).await
+    }
+
     async fn add_connection(
         &self,
         conn: &ConnectionRecord,

@@ -6,7 +6,7 @@
 //! |---|---|---|---|---|
 //! | users | `username` (S) | `password_hash` (S), `created_at` (N, ms) | — | — |
 //! | presence | `username` (S) | `conns` (N, open connections), `seq` (N, transitions so far; odd: online), `online` (S, `online#N`, only while online), `offline_at` (N, ms) and `pending` (S, `pending#N`), only while an offline waits for its grace, `dir` (S, `users`) and `created_at` (N, ms), once the account exists | `by_name` (`dir`, `username`; + `seq`), `by_created` (`dir`, `created_at`), `by_online` (`online`, `username`; + `seq`), `by_pending` (`pending`, `offline_at`) | — |
-//! | sessions | `key` (S, the [`SessionKey`](crate::domain::SessionKey) hex) | `username` (S), `expires_at` (N, ms), `ttl` (N, epoch s) | — | `ttl` |
+//! | sessions | `key` (S, the [`SessionKey`](crate::domain::SessionKey) hex; a socket ticket's: `ticket#` and the ticket's hash) | `username` (S), `expires_at` (N, ms), `ttl` (N, epoch s); a ticket: `session` (S), `expires_at`, `ttl` | — | `ttl` |
 //! | connections | `id` (S) | `username` (S), `session` (S), `lease_until` (N, ms), `shard` (S, `users#N`), `ttl` (N, epoch s) | `by_group` (`shard` S, `id` S), `by_session` (`session` S, `id` S), `by_lease` (`shard` S, `lease_until` N) | `ttl` |
 //!
 //! Every table is on-demand (`PAY_PER_REQUEST`); indexes project keys only
@@ -83,6 +83,12 @@ pub const SESSION_KEY: &str = "key";
 pub const SESSION_USERNAME: &str = "username";
 /// Sessions table: end of validity (N, ms); checked on every read.
 pub const SESSION_EXPIRES_AT: &str = "expires_at";
+/// Sessions table: a socket ticket's item is [`SESSION_KEY`] = this prefix
+/// and the ticket's hash (hex), with [`TICKET_SESSION`],
+/// [`SESSION_EXPIRES_AT`] and [`TTL`]; no session key has a `#`.
+pub const TICKET_PREFIX: &str = "ticket#";
+/// Sessions table, a ticket's item: the session key it opens a socket for (S).
+pub const TICKET_SESSION: &str = "session";
 
 /// Connections table: partition key (S), the connection id.
 pub const CONN_ID: &str = "id";

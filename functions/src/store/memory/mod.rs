@@ -44,6 +44,8 @@ struct State {
     /// Names by creation time: the users who joined after a time.
     joined: BTreeMap<Timestamp, BTreeSet<Username>>,
     sessions: HashMap<SessionKey, SessionRecord>,
+    /// Socket tickets (by hash): their session and expiry.
+    tickets: HashMap<SessionKey, (SessionKey, Timestamp)>,
     /// Ordered by id: the `users` group, paginated by id.
     connections: BTreeMap<ConnectionId, ConnectionRecord>,
     /// (lease end, id), for the sweep.
@@ -78,6 +80,7 @@ impl MemoryStore {
                 users: BTreeMap::new(),
                 joined: BTreeMap::new(),
                 sessions: HashMap::new(),
+                tickets: HashMap::new(),
                 connections: BTreeMap::new(),
                 leases: BTreeSet::new(),
                 session_connections: HashMap::new(),
@@ -218,6 +221,32 @@ impl Store for MemoryStore {
 
     async fn delete_session(&self, key: &SessionKey) -> StoreResult<bool> {
         Ok(self.state().sessions.remove(key).is_some())
+    }
+
+    async fn create_ticket(
+        &self,
+        ticket: &SessionKey,
+        session: &SessionKey,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut s = self.state();
+        s.tickets.retain(|_, (_, exp)| *exp > Timestamp::now());
+        s.tickets
+            .insert(ticket.clone(), (session.clone(), expires_at));
+        Ok(())
+    }
+
+    async fn take_ticket(
+        &self,
+        ticket: &SessionKey,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionKey>> {
+        Ok(self
+            .state()
+            .tickets
+            .remove(ticket)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(session, _)| session))
     }
 
     async fn add_connection(

@@ -8,6 +8,7 @@
 //! | `P users` | sorted set (score 0) | every name, listed in order |
 //! | `P users:joined` | sorted set | name → creation time (ms) |
 //! | `P session:{key}` | hash, `PEXPIREAT` | `user`, `exp` |
+//! | `P ticket:{hash}` | hash, `PEXPIREAT` | a socket ticket's `session` (key), `exp`; taken by a script |
 //! | `P conn:{id}` | hash | `user`, `session` |
 //! | `P leases` | sorted set | connection id → lease end (ms), for the sweep |
 //! | `P group:users` | sorted set (score 0) | the `users` group, paged by id |
@@ -74,6 +75,7 @@ struct Scripts {
     online_users: Script,
     list_users: Script,
     renew_leases: Script,
+    take_ticket: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -90,6 +92,7 @@ fn scripts() -> &'static Scripts {
         online_users: with_prelude(include_str!("online_users.lua")),
         list_users: with_prelude(include_str!("list_users.lua")),
         renew_leases: Script::new(include_str!("renew_leases.lua")),
+        take_ticket: Script::new(include_str!("take_ticket.lua")),
     })
 }
 
@@ -320,6 +323,55 @@ impl Store for RedisStore {
             .await
             .map_err(backend)?;
         Ok(n > 0)
+    }
+
+    async fn create_ticket(
+        &self,
+        ticket: &SessionKey,
+        session: &SessionKey,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let key = self.key(&["ticket:", ticket.as_str()]);
+        let exp = expires_at.as_millis();
+        let () = redis::pipe()
+            .atomic()
+            .hset_multiple(
+                &key,
+                &[("session", session.as_str()), ("exp", &exp.to_string())],
+            )
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&key)
+            .arg(exp)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn take_ticket(
+        &self,
+        ticket: &SessionKey,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionKey>> {
+        let at = self.key(&["ticket:", ticket.as_str()]);
+        let got: Option<(String, u64)> = self
+            .scripts
+            .take_ticket
+            .key(&at)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        let Some((session, exp)) = got else {
+            return Ok(None);
+        };
+        if Timestamp::from_millis(exp) <= now {
+            return Ok(None);
+        }
+        SessionKey::parse(&session)
+            .map(Some)
+            .ok_or_else(|| StoreError::backend(Corrupt(at)))
     }
 
     async fn add_connection(
