@@ -122,24 +122,34 @@ async fn announcements(browser: &Client) -> Vec<String> {
     serde_json::from_value(js(browser, "return window.__said;").await).expect("strings")
 }
 
+/// A server with three new users, the first logged in on a page that
+/// shows "1 online · 3 users".
+async fn three_users_one_logged_in(
+    driver: &mut Chromedriver,
+) -> (rollcall_tests::app::TestApp, Client, [String; 3]) {
+    let app = spawn_app().await;
+    let names = [
+        unique_name("alice"),
+        unique_name("bob"),
+        unique_name("carol"),
+    ];
+    let http = Visitor::new(&app.base);
+    for n in &names {
+        http.sign_up(n, PASSWORD).await;
+    }
+    let page = driver.browser().await;
+    log_in(&page, &app.base, &names[0], PASSWORD).await;
+    wait_count(&page, "1 online · 3 users").await;
+    (app, page, names)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_count_and_the_order_follow_events_and_changes_are_announced() {
     let Some(mut driver) = driver().await else {
         return;
     };
-    let app = spawn_app().await;
-    let (an, bn, cn) = (
-        unique_name("alice"),
-        unique_name("bob"),
-        unique_name("carol"),
-    );
+    let (app, page, [an, bn, cn]) = three_users_one_logged_in(&mut driver).await;
     let http = Visitor::new(&app.base);
-    for n in [&an, &bn, &cn] {
-        http.sign_up(n, PASSWORD).await;
-    }
-    let page = driver.browser().await;
-    log_in(&page, &app.base, &an, PASSWORD).await;
-    wait_count(&page, "1 online · 3 users").await;
     assert_eq!(
         groups(&page).await,
         (vec![an.clone()], vec![bn.clone(), cn.clone()])
@@ -214,19 +224,8 @@ async fn the_search_box_narrows_the_list_and_clearing_it_restores_it() {
     let Some(mut driver) = driver().await else {
         return;
     };
-    let app = spawn_app().await;
-    let (an, bn, cn) = (
-        unique_name("alice"),
-        unique_name("bob"),
-        unique_name("carol"),
-    );
+    let (app, page, [_, bn, _]) = three_users_one_logged_in(&mut driver).await;
     let http = Visitor::new(&app.base);
-    for n in [&an, &bn, &cn] {
-        http.sign_up(n, PASSWORD).await;
-    }
-    let page = driver.browser().await;
-    log_in(&page, &app.base, &an, PASSWORD).await;
-    wait_count(&page, "1 online · 3 users").await;
     let label = page
         .find(Locator::Css("label[for=search]"))
         .await

@@ -24,7 +24,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use rollcall::config::Tables;
 use rollcall::store::dynamodb::DynamoStore;
 
@@ -50,60 +49,42 @@ fn required() -> bool {
     std::env::var("ROLLCALL_REQUIRE_MOTO").is_ok_and(|v| v == "1")
 }
 
-/// A new SDK client for the shared moto server (region `us-east-1`, dummy
-/// credentials), or `None` as [`endpoint`] says.
+/// A client of SDK crate `$sdk` for the shared moto server (region
+/// `us-east-1`, dummy credentials), or `None` as [`endpoint`] says.
+macro_rules! moto_client {
+    ($sdk:ident) => {{
+        let url = endpoint()?;
+        let config = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .endpoint_url(url)
+            .region($sdk::config::Region::new("us-east-1"))
+            .credentials_provider($sdk::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "rollcall-tests",
+            ))
+            .build();
+        Some($sdk::Client::from_conf(config))
+    }};
+}
+
+/// A new DynamoDB client for the shared moto server, or `None` as
+/// [`endpoint`] says.
 pub fn client() -> Option<Client> {
-    let url = endpoint()?;
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "rollcall-tests",
-        ))
-        .build();
-    Some(Client::from_conf(config))
+    moto_client!(aws_sdk_dynamodb)
 }
 
 /// A DynamoDB Streams client for the shared moto server, or `None` as
 /// [`endpoint`] says.
 pub fn streams_client() -> Option<aws_sdk_dynamodbstreams::Client> {
-    let url = endpoint()?;
-    let config = aws_sdk_dynamodbstreams::Config::builder()
-        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "rollcall-tests",
-        ))
-        .build();
-    Some(aws_sdk_dynamodbstreams::Client::from_conf(config))
+    moto_client!(aws_sdk_dynamodbstreams)
 }
 
 /// An SQS client for the shared moto server, or `None` as [`endpoint`] says.
 pub fn sqs_client() -> Option<aws_sdk_sqs::Client> {
-    let url = endpoint()?;
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "rollcall-tests",
-        ))
-        .build();
-    Some(aws_sdk_sqs::Client::from_conf(config))
+    moto_client!(aws_sdk_sqs)
 }
 
 /// A store on `tables` of the shared moto server with clients of its own

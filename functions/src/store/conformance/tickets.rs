@@ -5,9 +5,10 @@ use crate::domain::SessionToken;
 use crate::store::Store;
 use futures_util::future::join_all;
 
-/// A ticket opens its session once: a second take gets nothing, and so
-/// does an unknown ticket.
-pub async fn a_ticket_is_taken_once(store: &dyn Store) {
+/// A new ticket for a new session key, expiring 30 s after [`t0`].
+async fn ticket_for_30s(
+    store: &dyn Store,
+) -> (crate::domain::SessionKey, crate::domain::SessionKey) {
     let (ticket, session) = (
         SessionToken::generate().key(),
         SessionToken::generate().key(),
@@ -16,6 +17,13 @@ pub async fn a_ticket_is_taken_once(store: &dyn Store) {
         .create_ticket(&ticket, &session, later(30))
         .await
         .expect("create ticket");
+    (ticket, session)
+}
+
+/// A ticket opens its session once: a second take gets nothing, and so
+/// does an unknown ticket.
+pub async fn a_ticket_is_taken_once(store: &dyn Store) {
+    let (ticket, session) = ticket_for_30s(store).await;
     assert_eq!(
         store.take_ticket(&ticket, t0()).await.expect("take"),
         Some(session.clone())
@@ -29,14 +37,7 @@ pub async fn a_ticket_is_taken_once(store: &dyn Store) {
 
 /// A ticket taken at or after its expiry opens nothing, and stays unusable.
 pub async fn an_expired_ticket_is_refused(store: &dyn Store) {
-    let (ticket, session) = (
-        SessionToken::generate().key(),
-        SessionToken::generate().key(),
-    );
-    store
-        .create_ticket(&ticket, &session, later(30))
-        .await
-        .expect("create ticket");
+    let (ticket, session) = ticket_for_30s(store).await;
     assert_eq!(
         store.take_ticket(&ticket, later(30)).await.expect("take"),
         None,

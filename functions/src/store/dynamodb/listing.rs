@@ -90,7 +90,6 @@ impl DynamoStore {
         cursor: Option<&str>,
         max: usize,
     ) -> StoreResult<Page<ConnectionId>> {
-        let table = &self.tables.connections;
         let (mut shard, mut after) = match cursor {
             Some(c) => {
                 let (shard, id) = parse_cursor(c)?;
@@ -101,35 +100,10 @@ impl DynamoStore {
         let want = max.saturating_add(1);
         let mut found: Vec<(u32, ConnectionId)> = Vec::new();
         while shard < GROUP_SHARDS && found.len() < want {
-            let value = shard_value(shard);
-            let mut start = after.take().map(|id| {
-                Item::from([
-                    (CONN_SHARD.to_owned(), s(&value)),
-                    (CONN_ID.to_owned(), s(id.as_str())),
-                ])
-            });
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(table)
-                    .index_name(INDEX_BY_GROUP)
-                    .key_condition_expression("#shard = :shard")
-                    .expression_attribute_names("#shard", CONN_SHARD)
-                    .expression_attribute_values(":shard", s(&value))
-                    .limit(limit(want - found.len()))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| sdk("Query", e))?;
-                for item in out.items() {
-                    found.push((shard, connection_id(item, CONN_ID, table)?));
-                }
-                start = continue_from(out.last_evaluated_key());
-                if start.is_none() || found.len() >= want {
-                    break;
-                }
-            }
+            let ids = self
+                .group_members(shard, after.take(), want - found.len())
+                .await?;
+            found.extend(ids.into_iter().map(|id| (shard, id)));
             shard += 1;
         }
         let next = if found.len() > max {
@@ -142,6 +116,47 @@ impl DynamoStore {
             items: found.into_iter().map(|(_, id)| id).collect(),
             next,
         })
+    }
+
+    /// Up to `want` members of group shard `shard` after `after`, in id
+    /// order: `Query` of `by_group`, following DynamoDB's pages.
+    async fn group_members(
+        &self,
+        shard: u32,
+        after: Option<ConnectionId>,
+        want: usize,
+    ) -> StoreResult<Vec<ConnectionId>> {
+        let table = &self.tables.connections;
+        let value = shard_value(shard);
+        let mut start = after.map(|id| {
+            Item::from([
+                (CONN_SHARD.to_owned(), s(&value)),
+                (CONN_ID.to_owned(), s(id.as_str())),
+            ])
+        });
+        let mut found = Vec::new();
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(table)
+                .index_name(INDEX_BY_GROUP)
+                .key_condition_expression("#shard = :shard")
+                .expression_attribute_names("#shard", CONN_SHARD)
+                .expression_attribute_values(":shard", s(&value))
+                .limit(limit(want - found.len()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("Query", e))?;
+            for item in out.items() {
+                found.push(connection_id(item, CONN_ID, table)?);
+            }
+            start = continue_from(out.last_evaluated_key());
+            if start.is_none() || found.len() >= want {
+                return Ok(found);
+            }
+        }
     }
 
     /// Query `by_online` shard after shard: every online user, sorted.
@@ -189,50 +204,21 @@ impl DynamoStore {
         cursor: Option<&str>,
         max: usize,
     ) -> StoreResult<Page<ConnectionId>> {
-        let table = &self.tables.connections;
         if shard >= GROUP_SHARDS {
             return Ok(Page {
                 items: Vec::new(),
                 next: None,
             });
         }
-        let value = shard_value(shard);
         let after = match cursor {
             Some(c) => Some(
                 ConnectionId::parse(c).map_err(|_| StoreError::backend(BadCursor(c.to_owned())))?,
             ),
             None => None,
         };
-        let want = max.saturating_add(1);
-        let mut found: Vec<ConnectionId> = Vec::new();
-        let mut start = after.map(|id| {
-            Item::from([
-                (CONN_SHARD.to_owned(), s(&value)),
-                (CONN_ID.to_owned(), s(id.as_str())),
-            ])
-        });
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .index_name(INDEX_BY_GROUP)
-                .key_condition_expression("#shard = :shard")
-                .expression_attribute_names("#shard", CONN_SHARD)
-                .expression_attribute_values(":shard", s(&value))
-                .limit(limit(want - found.len()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk("Query", e))?;
-            for item in out.items() {
-                found.push(connection_id(item, CONN_ID, table)?);
-            }
-            start = continue_from(out.last_evaluated_key());
-            if start.is_none() || found.len() >= want {
-                break;
-            }
-        }
+        let mut found = self
+            .group_members(shard, after, max.saturating_add(1))
+            .await?;
         let next = if found.len() > max {
             found.truncate(max);
             found.last().map(|id| id.as_str().to_owned())

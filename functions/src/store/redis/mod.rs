@@ -97,6 +97,28 @@ fn scripts() -> &'static Scripts {
 }
 
 impl RedisStore {
+    /// Writes hash `key` with `field` and `exp` (epoch ms), expiring at
+    /// `expires_at`, in one atomic step (sessions and socket tickets).
+    async fn put_expiring(
+        &self,
+        key: &str,
+        field: (&str, &str),
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let exp = expires_at.as_millis();
+        let () = redis::pipe()
+            .atomic()
+            .hset_multiple(key, &[field, ("exp", &exp.to_string())])
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(key)
+            .arg(exp)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
     /// Connects to `url` (`redis://host:port[/db]`); every key starts with
     /// `prefix`; the log keeps about [`DEFAULT_LOG_MAX`] entries.
     pub async fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
@@ -273,22 +295,8 @@ impl Store for RedisStore {
 
     async fn create_session(&self, s: &SessionRecord) -> StoreResult<()> {
         let key = self.key(&["session:", s.key.as_str()]);
-        let exp = s.expires_at.as_millis();
-        let () = redis::pipe()
-            .atomic()
-            .hset_multiple(
-                &key,
-                &[("user", s.username.as_str()), ("exp", &exp.to_string())],
-            )
-            .ignore()
-            .cmd("PEXPIREAT")
-            .arg(&key)
-            .arg(exp)
-            .ignore()
-            .query_async(&mut self.conn())
+        self.put_expiring(&key, ("user", s.username.as_str()), s.expires_at)
             .await
-            .map_err(backend)?;
-        Ok(())
     }
 
     async fn find_session(
@@ -332,22 +340,8 @@ impl Store for RedisStore {
         expires_at: Timestamp,
     ) -> StoreResult<()> {
         let key = self.key(&["ticket:", ticket.as_str()]);
-        let exp = expires_at.as_millis();
-        let () = redis::pipe()
-            .atomic()
-            .hset_multiple(
-                &key,
-                &[("session", session.as_str()), ("exp", &exp.to_string())],
-            )
-            .ignore()
-            .cmd("PEXPIREAT")
-            .arg(&key)
-            .arg(exp)
-            .ignore()
-            .query_async(&mut self.conn())
+        self.put_expiring(&key, ("session", session.as_str()), expires_at)
             .await
-            .map_err(backend)?;
-        Ok(())
     }
 
     async fn take_ticket(
