@@ -79,6 +79,12 @@ impl End {
 /// out and client messages in until either side ends it or its session
 /// expires; then unregister (retried until the store takes it), and if it
 /// was the user's last socket they go offline after the grace period.
+///
+/// This future lives as long as the socket, at the size of its largest
+/// state: the store calls it makes now and then (a client message, the
+/// `joined` list, unregistering) are boxed while they run, so an idle
+/// socket does not carry their space (measured with `size_of_val` in a
+/// release build: 2,392 bytes unboxed, 2,184 boxed).
 pub async fn run(state: AppState, open: Open, socket: WebSocket) {
     let Open {
         id,
@@ -91,17 +97,13 @@ pub async fn run(state: AppState, open: Open, socket: WebSocket) {
     // Our own arrival is in the log; once the view has it, the snapshot
     // shows us online and the event itself is not sent to us.
     if let Some(e) = &online
-        && !state
-            .feed
-            .view
-            .wait_for(&e.username, e.seq, JOIN_WAIT)
-            .await
+        && !Box::pin(state.feed.view.wait_for(&e.username, e.seq, JOIN_WAIT)).await
     {
         tracing::warn!("the presence view is behind; joining anyway");
     }
     let mut reg = state.feed.join(&id);
     let replies = reg.tx.clone();
-    queue_joined(&state, &replies, since).await;
+    Box::pin(queue_joined(&state, &replies, since)).await;
     state.metrics.sockets_opened.inc();
     tracing::debug!("socket open");
 
@@ -160,16 +162,16 @@ pub async fn run(state: AppState, open: Open, socket: WebSocket) {
             }
             match msg {
                 Ok(Message::Text(text)) => {
-                    match shared::default(ctx, &id, text.as_str(), shared::Lease::KeptByServer)
-                        .await
-                    {
+                    let handled =
+                        shared::default(ctx, &id, text.as_str(), shared::Lease::KeptByServer);
+                    match Box::pin(handled).await {
                         Ok(Reply::Nothing) => {}
                         Ok(Reply::Send(m)) => {
                             let _ = replies.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
                         }
                         Ok(Reply::Snapshot { since }) => {
                             state.feed.snapshot_to(&replies);
-                            queue_joined(&state, &replies, since).await;
+                            Box::pin(queue_joined(&state, &replies, since)).await;
                         }
                         Ok(Reply::Close) => return End::Unregistered,
                         Err(e) => {
@@ -219,7 +221,7 @@ pub async fn run(state: AppState, open: Open, socket: WebSocket) {
         }));
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
     }
-    unregister(ctx.clone(), id).await;
+    Box::pin(unregister(ctx.clone(), id)).await;
     tracing::debug!(reason, "socket closed");
 }
 
