@@ -10,6 +10,12 @@
 // Every event and snapshot row carries the user's transition number (seq):
 // a row only ever moves to a newer state, so an event that arrives late (the
 // cloud posts from several functions) never undoes a newer one.
+//
+// An offline user seen before shows "last seen 5 min ago" (data-ago, drawn
+// by the stylesheet after the row's text, so the text stays exactly
+// "NAME: Offline"), refreshed every 30 s, with the exact time in the row's
+// title; the time (data-last-seen, ms) comes with the page's rows and with
+// every offline event.
 (() => {
   'use strict';
   const list = document.getElementById('users');
@@ -32,7 +38,7 @@
   const announcer = document.getElementById('announce');
   const meEl = document.getElementById('me');
   const myName = meEl ? meEl.textContent : null;
-  const rows = new Map(); // name -> { li, seq, online, match }
+  const rows = new Map(); // name -> { li, seq, online, match, seen }
   // The search, lower-cased ('' shows everyone), and how many rows match
   // it: in all and among the online ones.
   let query = '';
@@ -40,12 +46,47 @@
   let onlineMatches = 0;
   for (const li of list.querySelectorAll('li[data-username]')) {
     const online = li.parentNode === groups.online;
-    rows.set(li.dataset.username, { li, seq: Number(li.dataset.seq) || 0, online, match: true });
+    const seen = Number(li.dataset.lastSeen);
+    const r = { li, seq: Number(li.dataset.seq) || 0, online, match: true, seen: Number.isSafeInteger(seen) && seen > 0 ? seen : null };
+    rows.set(li.dataset.username, r);
+    if (r.seen !== null) showSeen(r);
     matches += 1;
     if (online) onlineMatches += 1;
   }
   // The server time our list is as of: joins after it are asked for.
   let since = Number(list.dataset.since) || 0;
+
+  // "last seen 5 min ago", as the server words it (Timestamp::last_seen_ago).
+  function ago(ms) {
+    const secs = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+    const mins = Math.floor(secs / 60);
+    const hours = Math.floor(secs / 3600);
+    const days = Math.floor(secs / 86400);
+    if (mins < 1) return 'last seen just now';
+    if (hours < 1) return 'last seen ' + mins + ' min ago';
+    if (days < 1) return 'last seen ' + hours + ' h ago';
+    return days === 1 ? 'last seen 1 day ago' : 'last seen ' + days + ' days ago';
+  }
+
+  // A row's last seen: shown while offline and known, else nothing.
+  function showSeen(r) {
+    const li = r.li;
+    if (!r.online && r.seen !== null) {
+      const text = ago(r.seen);
+      if (li.dataset.ago !== text) li.dataset.ago = text;
+      const ms = String(r.seen);
+      if (li.dataset.lastSeen !== ms || !li.dataset.localTitle) {
+        li.dataset.lastSeen = ms;
+        li.dataset.localTitle = '1';
+        li.title = 'Last seen ' + new Date(r.seen).toLocaleString();
+      }
+    } else if (li.dataset.lastSeen !== undefined || li.dataset.ago !== undefined) {
+      delete li.dataset.lastSeen;
+      delete li.dataset.ago;
+      delete li.dataset.localTitle;
+      li.removeAttribute('title');
+    }
+  }
 
   function setState(state, text) {
     list.dataset.state = state;
@@ -174,7 +215,7 @@
       const li = document.createElement('li');
       li.dataset.username = name;
       li.textContent = name + ': Offline';
-      r = { li, seq: 0, online: false, match: matchesQuery(name) };
+      r = { li, seq: 0, online: false, match: matchesQuery(name), seen: null };
       li.hidden = !r.match;
       if (r.match) matches += 1;
       rows.set(name, r);
@@ -185,13 +226,19 @@
     return r;
   }
 
-  function show(r, name, online, seq) {
+  // `seen`: when they went offline (an offline event's last_seen), if said.
+  function show(r, name, online, seq, seen) {
     r.seq = seq;
     r.li.dataset.seq = String(seq);
     r.li.textContent = name + ': ' + (online ? 'Online' : 'Offline');
-    if (r.online === online) return;
-    noteChange(name, r.online, online);
+    if (online) r.seen = null;
+    else if (Number.isSafeInteger(seen) && seen > 0) r.seen = seen;
+    else if (r.online) r.seen = null; // went offline unseen (a reset snapshot)
+    const was = r.online;
     r.online = online;
+    showSeen(r);
+    if (was === online) return;
+    noteChange(name, was, online);
     if (r.match) onlineMatches += online ? 1 : -1;
     place(r, name);
     updateCount();
@@ -222,13 +269,21 @@
   }
 
   // An event or a snapshot row: applied unless older than what is shown.
-  function apply(name, online, seq, exact) {
+  function apply(name, online, seq, exact, seen) {
     if (typeof name !== 'string' || typeof online !== 'boolean') return;
     if (!Number.isSafeInteger(seq) || seq < 0) seq = 0;
     const r = row(name);
     if (!exact && seq < r.seq) return;
-    show(r, name, online, seq);
+    show(r, name, online, seq, seen);
   }
+
+  // "… min ago" moves with time: every 30 s, and when the tab is shown
+  // again (a background tab's timers are throttled).
+  function refreshSeen() {
+    for (const r of rows.values()) if (!r.online && r.seen !== null) showSeen(r);
+  }
+  setInterval(refreshSeen, 30000);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshSeen(); });
 
   function isOnline(r) {
     return r.online;
@@ -410,13 +465,19 @@
         if (!snapshot(msg, touched, listed)) return;
         listed = new Set();
         onReady();
+        // The first snapshot applied: the page is interactive and true
+        // (tests and the page benchmark wait for it).
+        if (list.dataset.ready !== 'true') {
+          list.dataset.ready = 'true';
+          if (window.performance && performance.mark) performance.mark('rollcall-ready');
+        }
         if (!old || current === me) setState('live', 'Live');
       } else if (msg.type === 'joined' && Array.isArray(msg.users)) {
         if (msg.truncated === true) { location.reload(); return; }
         for (const name of msg.users) if (typeof name === 'string') row(name);
       } else if (msg.type === undefined) {
         touched.add(msg.username);
-        apply(msg.username, msg.is_logged_in, msg.seq, false);
+        apply(msg.username, msg.is_logged_in, msg.seq, false, msg.last_seen);
       }
     };
 

@@ -324,6 +324,207 @@ async fn a_burst_of_events_is_announced_at_most_twice() {
     page.close().await.expect("close");
 }
 
+/// A row's last seen as the page shows it: (text, title, ms, the title the
+/// page's script writes for those ms, the row's own text).
+async fn last_seen_of(browser: &Client, name: &str) -> Value {
+    js(
+        browser,
+        &format!(
+            r#"
+            const li = document.querySelector('li[data-username="{name}"]');
+            if (!li) return null;
+            const ms = Number(li.dataset.lastSeen);
+            return [li.dataset.ago || null, li.title || null, ms || null,
+                    ms ? 'Last seen ' + new Date(ms).toLocaleString() : null, li.textContent];"#
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_seen_shows_after_a_log_out_and_moves_with_time() {
+    let Some(mut driver) = driver().await else {
+        return;
+    };
+    let (app, page, [_, bn, cn]) = three_users_one_logged_in(&mut driver).await;
+    // Nobody offline has been seen yet.
+    assert_eq!(last_seen_of(&page, &bn).await[0], Value::Null);
+    let bob = Visitor::new(&app.base);
+    bob.log_in(&bn, PASSWORD).await;
+    let socket = bob.socket().await;
+    wait_count(&page, "2 online · 3 users").await;
+    let before = rollcall::domain::Timestamp::now().as_millis();
+    socket.close().await;
+    bob.log_out().await;
+    let after = rollcall::domain::Timestamp::now().as_millis();
+    wait_count(&page, "1 online · 3 users").await;
+    wait_js(
+        &page,
+        &format!(
+            "return document.querySelector('li[data-username=\"{bn}\"]').dataset.ago || null;"
+        ),
+        json!("last seen just now"),
+    )
+    .await;
+    let seen = last_seen_of(&page, &bn).await;
+    let ms = seen[2].as_u64().expect("data-last-seen in ms");
+    assert!(
+        ms + 1000 >= before && ms <= after + 1000,
+        "{ms} not within {before}..{after}"
+    );
+    assert_eq!(seen[1], seen[3], "the exact time in the title: {seen}");
+    assert_eq!(
+        seen[4],
+        json!(format!("{bn}: Offline")),
+        "the text is the tutorial's"
+    );
+    // Carol, never online, shows nothing.
+    assert_eq!(last_seen_of(&page, &cn).await[0], Value::Null);
+    groups(&page).await;
+
+    // Five minutes later (the page's clock moved on; shown again).
+    js(
+        &page,
+        r#"
+        const real = Date.now.bind(Date);
+        Date.now = () => real() + 5 * 60 * 1000 + 5000;
+        document.dispatchEvent(new Event('visibilitychange'));
+        return null;"#,
+    )
+    .await;
+    let later = last_seen_of(&page, &bn).await;
+    assert_eq!(later[0], json!("last seen 5 min ago"), "{later}");
+    assert_eq!(later[1], seen[1], "the same exact time");
+
+    // The server's own render (no script) says it too, exact time in UTC.
+    let html = Visitor::new(&app.base);
+    html.log_in(&cn, PASSWORD).await;
+    let body = html.get("/").await.body;
+    let t = rollcall::domain::Timestamp::from_millis(ms);
+    assert!(
+        body.contains(&format!(
+            "<li data-username=\"{bn}\" data-seq=\"2\" data-last-seen=\"{ms}\" \
+             data-ago=\"last seen just now\" title=\"Last seen {}\">{bn}: Offline</li>",
+            t.to_human_utc()
+        )),
+        "{body}"
+    );
+    assert_eq!(
+        listed_users(&body)
+            .into_iter()
+            .find(|(n, _)| *n == bn)
+            .map(|(_, s)| s),
+        Some("Offline".to_owned())
+    );
+
+    // Online again: no last seen.
+    let _again = bob_online(&app.base, &bn).await;
+    wait_count(&page, "2 online · 3 users").await;
+    assert_eq!(last_seen_of(&page, &bn).await[0], Value::Null);
+    page.close().await.expect("close");
+}
+
+async fn bob_online(base: &str, name: &str) -> (Visitor, rollcall_tests::client::Socket) {
+    let v = Visitor::new(base);
+    v.log_in(name, PASSWORD).await;
+    let s = v.socket().await;
+    (v, s)
+}
+
+/// The protocol: an offline event carries `last_seen` (ms), an online one
+/// does not; `GET /api/users` lists it for offline users seen before (the
+/// same time), never for online ones or users never online; a snapshot
+/// (online users only) carries the registered total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_events_and_the_listing_carry_last_seen() {
+    let app = spawn_app().await;
+    let (an, bn, cn) = (
+        unique_name("alice"),
+        unique_name("bob"),
+        unique_name("carol"),
+    );
+    let alice = Visitor::new(&app.base);
+    alice.register(&an).await;
+    Visitor::new(&app.base).sign_up(&cn, PASSWORD).await;
+    let bob = Visitor::new(&app.base);
+    bob.register(&bn).await;
+    let mut watcher = alice.socket().await;
+    let tab = bob.socket().await;
+    let up = next_event_of(&mut watcher, &bn).await;
+    assert_eq!(up.get("last_seen"), None, "online: no last seen: {up}");
+    let before = rollcall::domain::Timestamp::now().as_millis();
+    tab.close().await;
+    let down = next_event_of(&mut watcher, &bn).await;
+    let after = rollcall::domain::Timestamp::now().as_millis();
+    assert_eq!(down["is_logged_in"], false, "{down}");
+    let ms = down["last_seen"].as_u64().expect("last_seen in ms");
+    assert!(ms + 1000 >= before && ms <= after + 1000, "{down}");
+
+    let listed: Vec<Value> =
+        serde_json::from_str(&alice.get("/api/users").await.body).expect("JSON");
+    let of = |n: &str| {
+        listed
+            .iter()
+            .find(|u| u["username"] == n)
+            .cloned()
+            .expect("listed")
+    };
+    assert_eq!(
+        of(&bn)["last_seen"],
+        json!(ms),
+        "the event's time: {listed:?}"
+    );
+    assert_eq!(of(&an).get("last_seen"), None, "online: none");
+    assert_eq!(of(&cn).get("last_seen"), None, "never online: none");
+    assert_eq!(
+        of(&cn).as_object().map(|o| o.len()),
+        Some(3),
+        "the old fields only, for a user never seen"
+    );
+
+    // A new socket's snapshot: the online users, and how many are registered.
+    let (snapshot, _) = raw_snapshot(&app, &alice).await;
+    assert_eq!(snapshot["total"], json!(3), "{snapshot}");
+    assert!(
+        snapshot["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .all(|u| u.get("last_seen").is_none()),
+        "{snapshot}"
+    );
+}
+
+/// The next presence event about `name` (skipping everything else).
+async fn next_event_of(socket: &mut rollcall_tests::client::Socket, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(m) = socket.next_json(Duration::from_millis(200)).await
+            && m.get("type").is_none()
+            && m["username"] == name
+        {
+            return m;
+        }
+    }
+    panic!("no event for {name}");
+}
+
+/// The first message of a new socket of `who` as JSON, and the socket.
+async fn raw_snapshot(
+    app: &rollcall_tests::app::TestApp,
+    who: &Visitor,
+) -> (Value, rollcall_tests::client::Socket) {
+    let s = rollcall_tests::client::Socket::connect(
+        &app.ws_url(),
+        Some(&who.cookie_header()),
+        Some(&app.base),
+    )
+    .await
+    .expect("socket");
+    let snap = s.raw_snapshot().cloned().expect("a snapshot");
+    (snap, s)
+}
+
 /// Not part of the suite: writes a screenshot of the page with a few users
 /// to `$ROLLCALL_SCREENSHOT` (e.g. `docs/page.png`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

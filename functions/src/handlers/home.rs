@@ -20,7 +20,7 @@ pub async fn page(ctx: &AppContext, req: &Request) -> Result<Response, AppError>
         return Ok(respond::redirect("/log_in/?next=/"));
     };
     let rendered_at = Timestamp::now();
-    let rows = ctx.presence.rows(&render_rows).await?;
+    let rows = ctx.presence.rows(rendered_at, &render_rows).await?;
     let (secret, new) = auth::csrf_secret(req.headers());
     let csrf = secret.form_token();
     // A WebSocket on another domain (the cloud) is opened with a
@@ -56,12 +56,17 @@ fn millis(d: std::time::Duration) -> u64 {
 /// name). Each group is in name order (code point order, as the page's
 /// script sorts): the sources list users by name already, which makes the
 /// sorts cheap. Rendered once per change, like the rows before.
-fn render_rows(users: &[UserPresence]) -> String {
+fn render_rows(users: &[UserPresence], now: Timestamp) -> String {
     let (mut online, mut offline): (Vec<&UserPresence>, Vec<&UserPresence>) =
         users.iter().partition(|u| u.is_logged_in);
     online.sort_by(|a, b| a.username.cmp(&b.username));
     offline.sort_by(|a, b| a.username.cmp(&b.username));
-    askama::Template::render(&UserRows { online, offline }).unwrap_or_default()
+    askama::Template::render(&UserRows {
+        online,
+        offline,
+        now,
+    })
+    .unwrap_or_default()
 }
 
 /// The page's CSP, allowing a WebSocket on another origin when configured.

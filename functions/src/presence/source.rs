@@ -12,8 +12,8 @@ use crate::store::{Page, Store, StoreResult};
 /// Users read per store call when a whole list is needed.
 const LIST_PAGE: usize = 5000;
 
-/// Renders the page's list rows.
-pub type RenderRows<'a> = &'a (dyn Fn(&[UserPresence]) -> String + Sync);
+/// Renders the page's list rows, as of a time ("last seen 5 min ago").
+pub type RenderRows<'a> = &'a (dyn Fn(&[UserPresence], Timestamp) -> String + Sync);
 
 /// What handlers read about presence.
 #[async_trait]
@@ -40,8 +40,14 @@ pub trait PresenceSource: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<(Vec<Username>, bool)>;
 
-    /// Every user's row of the page, rendered by `render`.
-    async fn rows(&self, render: RenderRows<'_>) -> StoreResult<Arc<str>>;
+    /// Every user's row of the page, rendered by `render` as of `now`.
+    async fn rows(&self, now: Timestamp, render: RenderRows<'_>) -> StoreResult<Arc<str>>;
+
+    /// How many users are registered, when known without a store read
+    /// (a view holds them all); snapshots carry it for the page's count.
+    fn known_total(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A process's view, falling back to the store only for joins older than
@@ -86,8 +92,12 @@ impl PresenceSource for LiveSource {
         }
     }
 
-    async fn rows(&self, render: RenderRows<'_>) -> StoreResult<Arc<str>> {
-        Ok(self.view.rows(render))
+    async fn rows(&self, now: Timestamp, render: RenderRows<'_>) -> StoreResult<Arc<str>> {
+        Ok(self.view.rows(now, render))
+    }
+
+    fn known_total(&self) -> Option<u64> {
+        Some(self.view.stats().users as u64)
     }
 }
 
@@ -123,7 +133,7 @@ impl PresenceSource for StoreSource {
         Ok((names, more))
     }
 
-    async fn rows(&self, render: RenderRows<'_>) -> StoreResult<Arc<str>> {
+    async fn rows(&self, now: Timestamp, render: RenderRows<'_>) -> StoreResult<Arc<str>> {
         let mut all = Vec::new();
         let mut after: Option<Username> = None;
         loop {
@@ -134,6 +144,6 @@ impl PresenceSource for StoreSource {
                 None => break,
             }
         }
-        Ok(Arc::from(render(&all)))
+        Ok(Arc::from(render(&all, now)))
     }
 }

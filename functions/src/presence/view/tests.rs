@@ -13,11 +13,7 @@ fn at(s: &str, seq: u64) -> UserPresence {
 }
 
 fn presence(s: &str, seq: u64) -> LogEvent {
-    LogEvent::Presence(PresenceEvent {
-        username: name(s),
-        is_logged_in: seq % 2 == 1,
-        seq,
-    })
+    LogEvent::Presence(PresenceEvent::transition(name(s), seq, None))
 }
 
 fn frames(view: &PresenceView, events: &[LogEvent]) -> Vec<String> {
@@ -45,7 +41,7 @@ fn a_load_merges_the_cut_and_the_newer_user_list_by_transition_number() {
         "{frame}"
     );
     assert!(
-        frame.ends_with(r#","users":[{"username":"cy","is_logged_in":true,"seq":1}]}"#),
+        frame.ends_with(r#","users":[{"username":"cy","is_logged_in":true,"seq":1}],"total":3}"#),
         "{frame}"
     );
     assert_eq!(view.online(), vec![at("cy", 1)]);
@@ -118,19 +114,58 @@ fn rows_are_rendered_once_per_change() {
         |_| (),
     );
     let mut renders = 0;
+    let now = Timestamp::from_millis(1_795_000_000_000);
     for _ in 0..3 {
-        view.rows(|users| {
+        view.rows(now, |users, _| {
             renders += 1;
             format!("{}", users.len())
         });
     }
     assert_eq!(renders, 1);
     frames(&view, &[presence("amy", 1)]);
-    view.rows(|_| {
+    view.rows(now, |_, _| {
         renders += 1;
         String::new()
     });
     assert_eq!(renders, 2);
+    // A minute later "last seen … ago" reads differently: rendered again.
+    view.rows(now.plus(Duration::from_secs(60)), |_, _| {
+        renders += 1;
+        String::new()
+    });
+    assert_eq!(renders, 3);
+}
+
+#[test]
+fn an_offline_transition_keeps_its_time_until_the_next_one() {
+    let view = PresenceView::new();
+    view.load(
+        vec![],
+        vec![at("amy", 0)],
+        Timestamp::from_millis(1),
+        |_| (),
+    );
+    let seen = Timestamp::from_millis(1_795_000_000_000);
+    let gone = LogEvent::Presence(PresenceEvent::transition(name("amy"), 2, Some(seen)));
+    let sent = frames(&view, &[presence("amy", 1), gone]);
+    assert_eq!(
+        sent[1],
+        r#"{"username":"amy","is_logged_in":false,"seq":2,"last_seen":1795000000000}"#
+    );
+    assert_eq!(view.users_page(None, 10).items[0].last_seen, Some(seen));
+    // Online again: no last seen shown; offline again: the new time.
+    frames(&view, &[presence("amy", 3)]);
+    assert_eq!(view.users_page(None, 10).items[0].last_seen, None);
+    let later = Timestamp::from_millis(1_795_000_060_000);
+    frames(
+        &view,
+        &[LogEvent::Presence(PresenceEvent::transition(
+            name("amy"),
+            4,
+            Some(later),
+        ))],
+    );
+    assert_eq!(view.users_page(None, 10).items[0].last_seen, Some(later));
 }
 
 #[tokio::test]

@@ -10,9 +10,10 @@ use super::attrs::{
     Item, build, limit, n, opt_n, opt_s, req_n, s, sdk, session_key, ttl_secs, username,
 };
 use super::schema::{
-    DIRECTORY, INDEX_BY_CREATED, INDEX_BY_NAME, PRESENCE_CREATED_AT, PRESENCE_DIR, PRESENCE_NAME,
-    PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY, SESSION_USERNAME, TICKET_PREFIX, TICKET_SESSION,
-    TTL, USER_CREATED_AT, USER_NAME, USER_PASSWORD_HASH,
+    DIRECTORY, INDEX_BY_CREATED, INDEX_BY_NAME, PRESENCE_CREATED_AT, PRESENCE_DIR,
+    PRESENCE_LAST_SEEN, PRESENCE_NAME, PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY,
+    SESSION_USERNAME, TICKET_PREFIX, TICKET_SESSION, TTL, USER_CREATED_AT, USER_NAME,
+    USER_PASSWORD_HASH,
 };
 use super::txn::{Contended, MAX_ATTEMPTS, TxError, backoff};
 use crate::domain::{SessionKey, Timestamp, UserPresence, Username};
@@ -95,7 +96,7 @@ impl DynamoStore {
         }))
     }
 
-    /// A Query of `by_name` from `after` on (names and `seq` only).
+    /// A Query of `by_name` from `after` on (names, `seq` and `last_seen`).
     pub(super) async fn users_page(
         &self,
         after: Option<&Username>,
@@ -126,7 +127,8 @@ impl DynamoStore {
                 .map_err(|e| sdk("Query", e))?;
             for item in out.items() {
                 let seq = opt_n(item, PRESENCE_SEQ, table)?.unwrap_or(0);
-                items.push(UserPresence::at(username(item, PRESENCE_NAME, table)?, seq));
+                let seen = opt_n(item, PRESENCE_LAST_SEEN, table)?.map(Timestamp::from_millis);
+                items.push(UserPresence::at(username(item, PRESENCE_NAME, table)?, seq).seen(seen));
             }
             start = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
             if start.is_none() || items.len() >= want {

@@ -16,8 +16,9 @@
 //! | `P presence` | hash | user → open connections |
 //! | `P seq` | hash | user → presence transitions so far (odd: online) |
 //! | `P online` | hash | online user → transition number |
+//! | `P seen` | hash | user → when they last went offline (ms; "last seen"), set by the transition's script |
 //! | `P pending` | sorted set | user → grace deadline (ms) of a pending offline |
-//! | `P log` | stream | the event log: `n` (entry number), `k` (`p` presence, `j` joined), `u` user, `s` seq or `c` created |
+//! | `P log` | stream | the event log: `n` (entry number), `k` (`p` presence, `j` joined), `u` user, `s` seq (and `t`, when, on an offline one) or `c` created |
 //! | `P log:n` | string | entries appended so far |
 //!
 //! Every change of presence or of the user list is one Lua script
@@ -265,10 +266,18 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        let mut items: Vec<UserPresence> = pairs(flat, "users")?
-            .into_iter()
-            .map(|(u, seq)| UserPresence::at(u, seq))
-            .collect();
+        let mut items: Vec<UserPresence> = flat
+            .chunks(3)
+            .map(|c| match c {
+                [name, seq, seen] => Ok(UserPresence::at(
+                    username(name, "users")?,
+                    seq.parse()
+                        .map_err(|_| StoreError::backend(Corrupt("seq".into())))?,
+                )
+                .seen(seen.parse().ok().map(Timestamp::from_millis))),
+                _ => Err(StoreError::backend(Corrupt("users".into()))),
+            })
+            .collect::<StoreResult<_>>()?;
         let next = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|u| u.username.as_str().to_owned())
