@@ -93,8 +93,15 @@ pub struct HomePage<'a> {
 pub struct UserRows<'a> {
     /// The online users, by name.
     pub online: Vec<&'a UserPresence>,
-    /// The offline users, by name.
+    /// The offline users among the first page by name, by name.
     pub offline: Vec<&'a UserPresence>,
+    /// Registered users (the count's M).
+    pub total: u64,
+    /// The last name of the first page when more follow (the script loads
+    /// from there), else empty.
+    pub next: &'a str,
+    /// Users per page the script asks for.
+    pub page_size: usize,
     /// What "last seen … ago" is counted from.
     pub now: Timestamp,
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::domain::{LogEvent, ServerMessage, Timestamp, UserPresence, Username};
+use super::source::ListHead;
+use crate::domain::{LogEvent, NamePrefix, ServerMessage, Timestamp, UserPresence, Username};
 use crate::store::Page;
 
 /// Largest snapshot part a socket is sent: each socket's send buffer grows
@@ -50,7 +51,7 @@ struct State {
     snapshot: Option<(u64, Arc<[Bytes]>)>,
     /// The page's rows, for (version, minute): "last seen 5 min ago" moves
     /// with time.
-    rows: Option<((u64, u64), Arc<str>)>,
+    rows: Option<((u64, u64, usize), Arc<str>)>,
 }
 
 /// What the view knows of a user.
@@ -205,24 +206,16 @@ impl PresenceView {
             .collect()
     }
 
-    /// Users by name after `after`, at most `limit`.
-    pub fn users_page(&self, after: Option<&Username>, limit: usize) -> Page<UserPresence> {
-        use std::ops::Bound::{Excluded, Unbounded};
+    /// Users by name after `after` (starting with `prefix`, if given), at
+    /// most `limit`.
+    pub fn users_page(
+        &self,
+        after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
+        limit: usize,
+    ) -> Page<UserPresence> {
         let s = self.state();
-        let start = after.map_or(Unbounded, |a| Excluded(a.clone()));
-        let mut items: Vec<UserPresence> = s
-            .users
-            .range((start, Unbounded))
-            .take(limit.saturating_add(1))
-            .map(|(u, k)| k.row(u))
-            .collect();
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|u| u.username.as_str().to_owned())
-        } else {
-            None
-        };
-        Page { items, next }
+        crate::store::names_page(&s.users, after, prefix, limit, |u, k| k.row(u))
     }
 
     /// The users who joined after `since`, if this view remembers that far.
@@ -251,22 +244,35 @@ impl PresenceView {
         Joined::Known(names, more)
     }
 
-    /// The page's list rows for every user, rendered by `render` (as of
-    /// `now`) once per change and minute, and shared.
+    /// The page's rows — every online user and the first `first` users by
+    /// name — rendered by `render` (as of `now`) once per change and
+    /// minute, and shared.
     pub fn rows(
         &self,
         now: Timestamp,
-        render: impl FnOnce(&[UserPresence], Timestamp) -> String,
+        first: usize,
+        render: impl FnOnce(&ListHead, Timestamp) -> String,
     ) -> Arc<str> {
         let mut s = self.state();
-        let key = (s.version, now.as_millis() / 60_000);
+        let key = (s.version, now.as_millis() / 60_000, first);
         if let Some((k, rows)) = &s.rows
             && *k == key
         {
             return rows.clone();
         }
-        let all: Vec<UserPresence> = s.users.iter().map(|(u, k)| k.row(u)).collect();
-        let rows: Arc<str> = Arc::from(render(&all, now));
+        let online = s
+            .online
+            .iter()
+            .map(|(u, seq)| UserPresence::at(u.clone(), *seq))
+            .collect();
+        let page = crate::store::names_page(&s.users, None, None, first, |u, k| k.row(u));
+        let head = ListHead {
+            online,
+            first: page.items,
+            next: page.next,
+            total: s.users.len() as u64,
+        };
+        let rows: Arc<str> = Arc::from(render(&head, now));
         s.rows = Some((key, rows.clone()));
         rows
     }

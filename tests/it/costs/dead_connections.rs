@@ -167,7 +167,7 @@ async fn dead_connections_cost_a_removal_when_a_post_or_the_sweep_finds_them() {
                 ("http_signup: GetItem users", 1),
                 ("http_signup: UpdateItem sessions", 2),
                 (
-                    "http_signup: TransactWriteItems [Put users, Update presence]",
+                    "http_signup: TransactWriteItems [Put users, Update presence, Update users]",
                     1
                 ),
             ],

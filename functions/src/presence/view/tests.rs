@@ -88,7 +88,7 @@ fn joins_appear_in_the_list_and_are_remembered_since_the_load() {
         vec![r#"{"username":"new","is_logged_in":false,"seq":0}"#.to_owned()]
     );
     assert!(frames(&view, &[joined]).is_empty(), "a duplicate join");
-    assert_eq!(view.users_page(None, 10).items, vec![at("new", 0)]);
+    assert_eq!(view.users_page(None, None, 10).items, vec![at("new", 0)]);
     assert_eq!(
         view.joined_since(Timestamp::from_millis(150_000), 10),
         Joined::Known(vec![name("new")], false)
@@ -116,20 +116,20 @@ fn rows_are_rendered_once_per_change() {
     let mut renders = 0;
     let now = Timestamp::from_millis(1_795_000_000_000);
     for _ in 0..3 {
-        view.rows(now, |users, _| {
+        view.rows(now, 100, |head, _| {
             renders += 1;
-            format!("{}", users.len())
+            format!("{}", head.first.len())
         });
     }
     assert_eq!(renders, 1);
     frames(&view, &[presence("amy", 1)]);
-    view.rows(now, |_, _| {
+    view.rows(now, 100, |_, _| {
         renders += 1;
         String::new()
     });
     assert_eq!(renders, 2);
     // A minute later "last seen … ago" reads differently: rendered again.
-    view.rows(now.plus(Duration::from_secs(60)), |_, _| {
+    view.rows(now.plus(Duration::from_secs(60)), 100, |_, _| {
         renders += 1;
         String::new()
     });
@@ -152,10 +152,13 @@ fn an_offline_transition_keeps_its_time_until_the_next_one() {
         sent[1],
         r#"{"username":"amy","is_logged_in":false,"seq":2,"last_seen":1795000000000}"#
     );
-    assert_eq!(view.users_page(None, 10).items[0].last_seen, Some(seen));
+    assert_eq!(
+        view.users_page(None, None, 10).items[0].last_seen,
+        Some(seen)
+    );
     // Online again: no last seen shown; offline again: the new time.
     frames(&view, &[presence("amy", 3)]);
-    assert_eq!(view.users_page(None, 10).items[0].last_seen, None);
+    assert_eq!(view.users_page(None, None, 10).items[0].last_seen, None);
     let later = Timestamp::from_millis(1_795_000_060_000);
     frames(
         &view,
@@ -165,7 +168,10 @@ fn an_offline_transition_keeps_its_time_until_the_next_one() {
             Some(later),
         ))],
     );
-    assert_eq!(view.users_page(None, 10).items[0].last_seen, Some(later));
+    assert_eq!(
+        view.users_page(None, None, 10).items[0].last_seen,
+        Some(later)
+    );
 }
 
 #[tokio::test]
@@ -212,4 +218,36 @@ fn a_large_snapshot_goes_in_parts_that_list_everyone_once() {
         );
     }
     assert_eq!(names.len(), 1000);
+}
+
+#[test]
+fn the_rows_list_every_online_user_and_the_first_page_and_pages_search_by_prefix() {
+    let view = PresenceView::new();
+    let mut users: Vec<UserPresence> = (0..50).map(|i| at(&format!("u{i:02}"), 0)).collect();
+    users.push(at("zed", 1));
+    view.load(vec![at("zed", 1)], users, Timestamp::from_millis(1), |_| ());
+    let now = Timestamp::from_millis(1_795_000_000_000);
+    let rows = view.rows(now, 10, |head, _| {
+        format!(
+            "{} {} {:?} {}",
+            head.online.len(),
+            head.first.len(),
+            head.next,
+            head.total
+        )
+    });
+    assert_eq!(&*rows, r#"1 10 Some("u09") 51"#);
+    let p = NamePrefix::parse("u1").unwrap();
+    let page = view.users_page(None, Some(&p), 4);
+    let names: Vec<&str> = page.items.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["u10", "u11", "u12", "u13"]);
+    assert_eq!(page.next.as_deref(), Some("u13"));
+    let rest = view.users_page(Some(&name("u13")), Some(&p), 100);
+    assert_eq!(rest.items.len(), 6, "u14..u19");
+    assert_eq!(rest.next, None);
+    assert!(
+        view.users_page(Some(&name("u2")), Some(&p), 10)
+            .items
+            .is_empty()
+    );
 }

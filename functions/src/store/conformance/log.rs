@@ -181,12 +181,12 @@ pub async fn users_are_paged_by_name_and_listed_by_join_time(store: &dyn Store) 
         u.created_at = later(i as u64 * 10);
         store.create_user(&u).await.expect("create");
     }
-    let first = store.list_users(None, 2).await.expect("page");
+    let first = store.list_users(None, None, 2).await.expect("page");
     let got: Vec<&str> = first.items.iter().map(|u| u.username.as_str()).collect();
     assert_eq!(got, ["amy", "bob"]);
     assert_eq!(first.next.as_deref(), Some("bob"));
     let rest = store
-        .list_users(Some(&name("bob")), 10)
+        .list_users(Some(&name("bob")), None, 10)
         .await
         .expect("page");
     let got: Vec<&str> = rest.items.iter().map(|u| u.username.as_str()).collect();

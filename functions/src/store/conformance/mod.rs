@@ -90,7 +90,10 @@ pub(crate) async fn list_all(store: &dyn Store) -> Vec<UserPresence> {
     let mut all: Vec<UserPresence> = Vec::new();
     loop {
         let after = all.last().map(|u| u.username.clone());
-        let page = store.list_users(after.as_ref(), 3).await.expect("list");
+        let page = store
+            .list_users(after.as_ref(), None, 3)
+            .await
+            .expect("list");
         all.extend(page.items);
         if page.next.is_none() {
             return all;
@@ -128,6 +131,7 @@ pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
     a_ticket_is_taken_once(&make().await).await;
     an_expired_ticket_is_refused(&make().await).await;
     every_way_of_going_offline_records_last_seen(&make().await).await;
+    users_are_searched_by_name_prefix_and_counted(&make().await).await;
     let store = make().await;
     racing_takes_of_a_ticket_have_one_winner(&[&store, &store]).await;
     let store = make().await;
@@ -170,6 +174,7 @@ macro_rules! conformance_suite {
             a_ticket_is_taken_once,
             an_expired_ticket_is_refused,
             every_way_of_going_offline_records_last_seen,
+            users_are_searched_by_name_prefix_and_counted,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn racing_takes_of_a_ticket_have_one_winner() {

@@ -4,7 +4,7 @@
 //!
 //! | table | key | attributes | indexes | TTL |
 //! |---|---|---|---|---|
-//! | users | `username` (S) | `password_hash` (S), `created_at` (N, ms) | — | — |
+//! | users | `username` (S) | `password_hash` (S), `created_at` (N, ms); the item `#count`: `users` (N, how many accounts) | — | — |
 //! | presence | `username` (S) | `conns` (N, open connections), `seq` (N, transitions so far; odd: online), `online` (S, `online#N`, only while online), `offline_at` (N, ms) and `pending` (S, `pending#N`), only while an offline waits for its grace, `last_seen` (N, ms, when they last went offline), `dir` (S, `users`) and `created_at` (N, ms), once the account exists | `by_name` (`dir`, `username`; + `seq`, `last_seen`), `by_created` (`dir`, `created_at`), `by_online` (`online`, `username`; + `seq`), `by_pending` (`pending`, `offline_at`) | — |
 //! | sessions | `key` (S, the [`SessionKey`](crate::domain::SessionKey) hex; a socket ticket's: `ticket#` and the ticket's hash) | `username` (S), `expires_at` (N, ms), `ttl` (N, epoch s); a ticket: `session` (S), `expires_at`, `ttl` | — | `ttl` |
 //! | connections | `id` (S) | `username` (S), `session` (S), `lease_until` (N, ms), `shard` (S, `users#N`), `ttl` (N, epoch s) | `by_group` (`shard` S, `id` S), `by_session` (`session` S, `id` S), `by_lease` (`shard` S, `lease_until` N) | `ttl` |
@@ -44,6 +44,12 @@ pub const USER_NAME: &str = "username";
 pub const USER_PASSWORD_HASH: &str = "password_hash";
 /// Users table: account creation time (N, ms since the epoch).
 pub const USER_CREATED_AT: &str = "created_at";
+/// Users table: the key of the one item that counts the accounts (no
+/// username has a `#`), with [`USER_COUNT`].
+pub const USER_COUNT_KEY: &str = "#count";
+/// Users table, the count's item: how many accounts exist (N), added to in
+/// each sign-up's own transaction.
+pub const USER_COUNT: &str = "users";
 
 /// Presence table: partition key (S), the normalised username.
 pub const PRESENCE_NAME: &str = "username";

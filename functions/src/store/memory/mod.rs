@@ -18,7 +18,8 @@ use super::{
     SessionRecord, Store, StoreError, StoreResult, UserRecord,
 };
 use crate::domain::{
-    ConnectionId, LogEvent, PresenceEvent, SessionKey, Timestamp, UserPresence, Username,
+    ConnectionId, LogEvent, NamePrefix, PresenceEvent, SessionKey, Timestamp, UserPresence,
+    Username,
 };
 
 mod log;
@@ -177,20 +178,17 @@ impl Store for MemoryStore {
     async fn list_users(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>> {
-        use std::ops::Bound::{Excluded, Unbounded};
         let s = self.state();
-        let start = after.map_or(Unbounded, |a| Excluded(a.clone()));
-        let mut items: Vec<UserPresence> = s
-            .users
-            .range((start, Unbounded))
-            .take(limit.saturating_add(1))
-            .map(|(u, _)| s.row(u))
-            .collect();
-        Ok(page_of(&mut items, limit, |u| {
-            u.username.as_str().to_owned()
+        Ok(super::names_page(&s.users, after, prefix, limit, |u, _| {
+            s.row(u)
         }))
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        Ok(self.state().users.len() as u64)
     }
 
     async fn joined_since(&self, since: Timestamp, limit: usize) -> StoreResult<Vec<Username>> {

@@ -5,7 +5,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `P user:{name}` | hash | `hash` (Argon2id PHC), `created` |
-//! | `P users` | sorted set (score 0) | every name, listed in order |
+//! | `P users` | sorted set (score 0) | every name, listed in order and searched by prefix (`ZRANGEBYLEX`); `ZCARD`: how many |
 //! | `P users:joined` | sorted set | name → creation time (ms) |
 //! | `P session:{key}` | hash, `PEXPIREAT` | `user`, `exp` |
 //! | `P ticket:{hash}` | hash, `PEXPIREAT` | a socket ticket's `session` (key), `exp`; taken by a script |
@@ -41,7 +41,10 @@ use super::{
     ConnectionRecord, LogCursor, LogRead, Offline, OnlineCut, Page, RemoveIf, Removed,
     SessionRecord, Store, StoreError, StoreResult, UserRecord,
 };
-use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp, UserPresence, Username};
+use crate::domain::{
+    ConnectionId, NamePrefix, PageStart, PresenceEvent, SessionKey, Timestamp, UserPresence,
+    Username,
+};
 
 mod connections;
 mod log;
@@ -256,13 +259,40 @@ impl Store for RedisStore {
     async fn list_users(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>> {
-        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let bound = |mark: u8, name: &str| {
+            let mut b = vec![mark];
+            b.extend_from_slice(name.as_bytes());
+            b
+        };
+        let (from, to) = match prefix {
+            None => (
+                after.map_or_else(|| b"-".to_vec(), |a| bound(b'(', a.as_str())),
+                b"+".to_vec(),
+            ),
+            Some(p) => {
+                let from = match p.start_after(after) {
+                    None => {
+                        return Ok(Page {
+                            items: Vec::new(),
+                            next: None,
+                        });
+                    }
+                    Some(PageStart::From(n)) => bound(b'[', n.as_str()),
+                    Some(PageStart::After(n)) => bound(b'(', n.as_str()),
+                };
+                let mut to = bound(b'(', p.as_str());
+                to.push(0xff);
+                (from, to)
+            }
+        };
         let flat: Vec<String> = self
             .invocation(&self.scripts.list_users)
             .arg(from)
             .arg(limit.saturating_add(1))
+            .arg(to)
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
@@ -285,6 +315,13 @@ impl Store for RedisStore {
             None
         };
         Ok(Page { items, next })
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.conn()
+            .zcard(self.key(&["users"]))
+            .await
+            .map_err(backend)
     }
 
     async fn joined_since(&self, since: Timestamp, limit: usize) -> StoreResult<Vec<Username>> {
