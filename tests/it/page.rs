@@ -793,9 +793,13 @@ async fn screenshot() {
     let mut driver = driver().await.expect("a browser");
     let app = spawn_app().await;
     let http = Visitor::new(&app.base);
-    for n in ["alice", "dave", "erin", "frank", "grace"] {
+    for n in ["alice", "erin", "frank", "grace"] {
         http.sign_up(n, PASSWORD).await;
     }
+    // Dave was here a moment ago: "last seen just now".
+    let dave = Visitor::new(&app.base);
+    dave.register("dave").await;
+    dave.socket().await.close().await;
     let mut online = Vec::new();
     for n in ["bob", "carol", "heidi"] {
         let v = Visitor::new(&app.base);

@@ -117,7 +117,7 @@ impl State {
     fn transition(&mut self, user: &Username) -> PresenceEvent {
         let p = self.presence.entry(user.clone()).or_default();
         p.seq += 1;
-        if p.seq % 2 == 0 {
+        if p.seq.is_multiple_of(2) {
             p.last_seen = Some(Timestamp::now());
         }
         let event = PresenceEvent::transition(user.clone(), p.seq, p.last_seen);
