@@ -10,6 +10,21 @@
 // Every event and snapshot row carries the user's transition number (seq):
 // a row only ever moves to a newer state, so an event that arrives late (the
 // cloud posts from several functions) never undoes a newer one.
+//
+// At any size: the page holds every online user (the snapshot keeps that
+// group complete) and the offline users by name up to a cursor
+// (data-after of #more: '' once everyone is loaded); the next page comes
+// from GET /api/users?after= when the "Show more users" button scrolls into
+// view or is pressed. The search box filters the rows held as one types and
+// asks the server (debounced, ?q=PREFIX) for matching names not loaded yet.
+// The count's M is the server's (data-total, and each local snapshot's
+// `total`), plus the sign-ups announced since.
+//
+// An offline user seen before shows "last seen 5 min ago" (data-ago, drawn
+// by the stylesheet after the row's text, so the text stays exactly
+// "NAME: Offline"), refreshed every 30 s, with the exact time in the row's
+// title; the time (data-last-seen, ms) comes with the page's rows and with
+// every offline event.
 (() => {
   'use strict';
   const list = document.getElementById('users');
@@ -30,9 +45,10 @@
   const searchBox = document.getElementById('search-box');
   const search = document.getElementById('search');
   const announcer = document.getElementById('announce');
+  const moreBtn = document.getElementById('more');
   const meEl = document.getElementById('me');
   const myName = meEl ? meEl.textContent : null;
-  const rows = new Map(); // name -> { li, seq, online, match }
+  const rows = new Map(); // name -> { li, seq, online, match, seen }
   // The search, lower-cased ('' shows everyone), and how many rows match
   // it: in all and among the online ones.
   let query = '';
@@ -40,12 +56,55 @@
   let onlineMatches = 0;
   for (const li of list.querySelectorAll('li[data-username]')) {
     const online = li.parentNode === groups.online;
-    rows.set(li.dataset.username, { li, seq: Number(li.dataset.seq) || 0, online, match: true });
+    const seen = Number(li.dataset.lastSeen);
+    const r = { li, seq: Number(li.dataset.seq) || 0, online, match: true, seen: Number.isSafeInteger(seen) && seen > 0 ? seen : null };
+    rows.set(li.dataset.username, r);
+    if (r.seen !== null) showSeen(r);
     matches += 1;
     if (online) onlineMatches += 1;
   }
+  // Where the next page of users starts ('' : everyone is loaded).
+  let after = moreBtn ? moreBtn.dataset.after || '' : '';
+  const pageSize = (moreBtn && Number(moreBtn.dataset.pageSize)) || 100;
+  // Registered users: the server's count, plus sign-ups since.
+  let total = countEl && Number.isSafeInteger(Number(countEl.dataset.total))
+    ? Number(countEl.dataset.total) : rows.size;
+  let counted = new Set(); // names counted in `total` since the server's count
+  let totalFromSnapshot = false; // the last snapshot carried the count
   // The server time our list is as of: joins after it are asked for.
   let since = Number(list.dataset.since) || 0;
+
+  // "last seen 5 min ago", as the server words it (Timestamp::last_seen_ago).
+  function ago(ms) {
+    const secs = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+    const mins = Math.floor(secs / 60);
+    const hours = Math.floor(secs / 3600);
+    const days = Math.floor(secs / 86400);
+    if (mins < 1) return 'last seen just now';
+    if (hours < 1) return 'last seen ' + mins + ' min ago';
+    if (days < 1) return 'last seen ' + hours + ' h ago';
+    return days === 1 ? 'last seen 1 day ago' : 'last seen ' + days + ' days ago';
+  }
+
+  // A row's last seen: shown while offline and known, else nothing.
+  function showSeen(r) {
+    const li = r.li;
+    if (!r.online && r.seen !== null) {
+      const text = ago(r.seen);
+      if (li.dataset.ago !== text) li.dataset.ago = text;
+      const ms = String(r.seen);
+      if (li.dataset.lastSeen !== ms || !li.dataset.localTitle) {
+        li.dataset.lastSeen = ms;
+        li.dataset.localTitle = '1';
+        li.title = 'Last seen ' + new Date(r.seen).toLocaleString();
+      }
+    } else if (li.dataset.lastSeen !== undefined || li.dataset.ago !== undefined) {
+      delete li.dataset.lastSeen;
+      delete li.dataset.ago;
+      delete li.dataset.localTitle;
+      li.removeAttribute('title');
+    }
+  }
 
   function setState(state, text) {
     list.dataset.state = state;
@@ -96,7 +155,6 @@
     countPending = true;
     Promise.resolve().then(() => {
       countPending = false;
-      const total = rows.size;
       const on = groups.online.children.length;
       let text;
       if (query === '') {
@@ -168,30 +226,67 @@
     lastAnnounce = Date.now();
   }
 
-  function row(name) {
-    let r = rows.get(name);
-    if (!r) {
-      const li = document.createElement('li');
-      li.dataset.username = name;
-      li.textContent = name + ': Offline';
-      r = { li, seq: 0, online: false, match: matchesQuery(name) };
-      li.hidden = !r.match;
-      if (r.match) matches += 1;
-      rows.set(name, r);
-      place(r, name);
-      noteJoin(name);
-      updateCount();
+  // Whether `name` is within the names loaded so far.
+  function inLoaded(name) {
+    return after === '' || cmp(name, after) <= 0;
+  }
+
+  // A new row in its state (nothing announced).
+  function addRow(name, online, seq, seen) {
+    const li = document.createElement('li');
+    li.dataset.username = name;
+    li.dataset.seq = String(seq);
+    li.textContent = name + ': ' + (online ? 'Online' : 'Offline');
+    const r = { li, seq, online, match: matchesQuery(name), seen: null };
+    if (!online && Number.isSafeInteger(seen) && seen > 0) r.seen = seen;
+    li.hidden = !r.match;
+    if (r.match) {
+      matches += 1;
+      if (online) onlineMatches += 1;
     }
+    rows.set(name, r);
+    place(r, name);
+    showSeen(r);
+    updateCount();
     return r;
   }
 
-  function show(r, name, online, seq) {
+  // A sign-up: counted once, announced; a row if within the loaded names.
+  function joined(name) {
+    if (rows.has(name)) return;
+    if (!counted.has(name)) {
+      counted.add(name);
+      total += 1;
+      noteJoin(name);
+    }
+    if (inLoaded(name)) addRow(name, false, 0, null);
+    updateCount();
+  }
+
+  // A user from a page of GET /api/users: added, or moved forward.
+  function listed(u) {
+    if (!u || typeof u.username !== 'string' || typeof u.is_logged_in !== 'boolean') return;
+    if (rows.has(u.username)) {
+      apply(u.username, u.is_logged_in, u.seq, false, u.last_seen);
+    } else {
+      const seq = Number.isSafeInteger(u.seq) && u.seq >= 0 ? u.seq : 0;
+      addRow(u.username, u.is_logged_in, seq, u.last_seen);
+    }
+  }
+
+  // `seen`: when they went offline (an offline event's last_seen), if said.
+  function show(r, name, online, seq, seen) {
     r.seq = seq;
     r.li.dataset.seq = String(seq);
     r.li.textContent = name + ': ' + (online ? 'Online' : 'Offline');
-    if (r.online === online) return;
-    noteChange(name, r.online, online);
+    if (online) r.seen = null;
+    else if (Number.isSafeInteger(seen) && seen > 0) r.seen = seen;
+    else if (r.online) r.seen = null; // went offline unseen (a reset snapshot)
+    const was = r.online;
     r.online = online;
+    showSeen(r);
+    if (was === online) return;
+    noteChange(name, was, online);
     if (r.match) onlineMatches += online ? 1 : -1;
     place(r, name);
     updateCount();
@@ -216,19 +311,122 @@
 
   if (search && searchBox) {
     // 'input' as one types; 'change' too (a script or WebDriver clearing it).
-    for (const type of ['input', 'search', 'change']) search.addEventListener(type, filter);
+    for (const type of ['input', 'search', 'change']) {
+      search.addEventListener(type, () => { filter(); updateMore(); scheduleSearch(); });
+    }
     searchBox.hidden = false;
     filter(); // a value the browser restored
   }
 
+  // GET /api/users with `params`: the users, and the next page's `after`
+  // ('' if none: the Link header says). null on failure.
+  async function fetchUsers(params) {
+    let r;
+    try {
+      r = await fetch('/api/users?' + params, { credentials: 'same-origin', cache: 'no-store' });
+    } catch (_) {
+      return null;
+    }
+    if (r.status === 401) { location.assign('/log_in/?next=/'); return null; }
+    if (!r.ok) return null;
+    let users;
+    try { users = await r.json(); } catch (_) { return null; }
+    if (!Array.isArray(users)) return null;
+    const m = /[?&]after=([^&>]*)/.exec(r.headers.get('link') || '');
+    let next = '';
+    if (m) {
+      try { next = decodeURIComponent(m[1].replace(/\+/g, ' ')); } catch (_) { next = ''; }
+    }
+    return { users, next };
+  }
+
+  // The next page of users, when the button is in view or pressed.
+  let loading = false;
+  function moreNearView() {
+    if (!moreBtn || moreBtn.hidden) return false;
+    const box = moreBtn.getBoundingClientRect();
+    return box.top < window.innerHeight + 200 && box.bottom > -200;
+  }
+  // Hidden once everyone is loaded, and while searching (the server
+  // search finds what is not loaded; pages of other names would only add
+  // hidden rows).
+  function updateMore() {
+    if (moreBtn) moreBtn.hidden = after === '' || query !== '';
+  }
+  async function loadMore() {
+    if (loading || after === '' || query !== '') return;
+    loading = true;
+    if (moreBtn) moreBtn.setAttribute('aria-busy', 'true');
+    const got = await fetchUsers('after=' + encodeURIComponent(after) + '&limit=' + pageSize);
+    loading = false;
+    if (moreBtn) moreBtn.removeAttribute('aria-busy');
+    if (!got) return;
+    // Advance first: the new rows are within the loaded names.
+    const from = after;
+    after = got.next;
+    for (const u of got.users) listed(u);
+    if (after !== '' && cmp(after, from) <= 0) after = ''; // no progress: stop
+    updateMore();
+    // Still in view (a tall window): the page after.
+    if (after !== '' && moreNearView()) setTimeout(loadMore, 0);
+  }
+  if (moreBtn) {
+    moreBtn.addEventListener('click', loadMore);
+    if ('IntersectionObserver' in window) {
+      new IntersectionObserver((entries) => {
+        if (entries.some((e) => e.isIntersecting)) loadMore();
+      }, { rootMargin: '200px' }).observe(moreBtn);
+    }
+    updateMore();
+  }
+
+  // What the search box asks the server for: names starting with what was
+  // typed (as typed, and lower-cased), debounced; the matches are added to
+  // the rows (the filter shows them).
+  const SEARCH_DELAY_MS = 250;
+  let searchTimer = null;
+  let searchRound = 0;
+  function scheduleSearch() {
+    clearTimeout(searchTimer);
+    const typed = search.value.trim();
+    if (typed === '' || after === '') return; // nothing typed, or all loaded
+    searchTimer = setTimeout(() => serverSearch(typed), SEARCH_DELAY_MS);
+  }
+  async function serverSearch(typed) {
+    const round = ++searchRound;
+    const asked = [typed];
+    if (typed.toLowerCase() !== typed) asked.push(typed.toLowerCase());
+    for (const q of asked) {
+      const got = await fetchUsers('q=' + encodeURIComponent(q) + '&limit=' + pageSize);
+      if (round !== searchRound) return; // typed on meanwhile
+      if (got) for (const u of got.users) listed(u);
+    }
+    list.dataset.searched = typed;
+  }
+
   // An event or a snapshot row: applied unless older than what is shown.
-  function apply(name, online, seq, exact) {
+  function apply(name, online, seq, exact, seen) {
     if (typeof name !== 'string' || typeof online !== 'boolean') return;
     if (!Number.isSafeInteger(seq) || seq < 0) seq = 0;
-    const r = row(name);
+    let r = rows.get(name);
+    if (!r) {
+      // A sign-up's announcement (seq 0); an online user gets a row
+      // wherever they sort; an offline one only within the loaded names.
+      if (!online && seq === 0) { joined(name); return; }
+      if (!online && !inLoaded(name)) return;
+      r = addRow(name, false, 0, null);
+    }
     if (!exact && seq < r.seq) return;
-    show(r, name, online, seq);
+    show(r, name, online, seq, seen);
   }
+
+  // "… min ago" moves with time: every 30 s, and when the tab is shown
+  // again (a background tab's timers are throttled).
+  function refreshSeen() {
+    for (const r of rows.values()) if (!r.online && r.seen !== null) showSeen(r);
+  }
+  setInterval(refreshSeen, 30000);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshSeen(); });
 
   function isOnline(r) {
     return r.online;
@@ -255,6 +453,12 @@
       else if (isOnline(r) && !touched.has(name)) show(r, name, false, r.seq);
     }
     if (Number.isSafeInteger(msg.at)) since = msg.at;
+    totalFromSnapshot = Number.isSafeInteger(msg.total) && msg.total >= 0;
+    if (totalFromSnapshot) {
+      total = msg.total;
+      counted = new Set();
+      updateCount();
+    }
     return true;
   }
 
@@ -410,13 +614,27 @@
         if (!snapshot(msg, touched, listed)) return;
         listed = new Set();
         onReady();
+        // The first snapshot applied: the page is interactive and true
+        // (tests and the page benchmark wait for it).
+        if (list.dataset.ready !== 'true') {
+          list.dataset.ready = 'true';
+          if (window.performance && performance.mark) performance.mark('rollcall-ready');
+        }
         if (!old || current === me) setState('live', 'Live');
       } else if (msg.type === 'joined' && Array.isArray(msg.users)) {
         if (msg.truncated === true) { location.reload(); return; }
-        for (const name of msg.users) if (typeof name === 'string') row(name);
+        // Already in the count of the snapshot just before, if it had one.
+        for (const name of msg.users) {
+          if (typeof name !== 'string' || rows.has(name)) continue;
+          if (totalFromSnapshot) {
+            if (inLoaded(name)) addRow(name, false, 0, null);
+          } else {
+            joined(name);
+          }
+        }
       } else if (msg.type === undefined) {
         touched.add(msg.username);
-        apply(msg.username, msg.is_logged_in, msg.seq, false);
+        apply(msg.username, msg.is_logged_in, msg.seq, false, msg.last_seen);
       }
     };
 

@@ -3,7 +3,7 @@
 
 use askama::Template;
 
-use crate::domain::UserPresence;
+use crate::domain::{Timestamp, UserPresence};
 
 /// Error messages of the sign-up form, per field.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -84,14 +84,26 @@ pub struct HomePage<'a> {
 /// users and the offline ones, each group by name, in two lists. One row
 /// per user, exactly the tutorial's
 /// `<li data-username="NAME" data-seq="N">NAME: Online</li>` (or `Offline`):
-/// the status marker is the stylesheet's, from the row's list.
+/// the status marker is the stylesheet's, from the row's list. An offline
+/// user seen before also has `data-last-seen` (ms), `data-ago` ("last seen
+/// 5 min ago", shown by the stylesheet after the text, so the text stays
+/// the tutorial's) and the exact time in `title`.
 #[derive(Template)]
 #[template(path = "user_rows.html")]
 pub struct UserRows<'a> {
     /// The online users, by name.
     pub online: Vec<&'a UserPresence>,
-    /// The offline users, by name.
+    /// The offline users among the first page by name, by name.
     pub offline: Vec<&'a UserPresence>,
+    /// Registered users (the count's M).
+    pub total: u64,
+    /// The last name of the first page when more follow (the script loads
+    /// from there), else empty.
+    pub next: &'a str,
+    /// Users per page the script asks for.
+    pub page_size: usize,
+    /// What "last seen … ago" is counted from.
+    pub now: Timestamp,
 }
 
 /// The page's script, served at `/static/rollcall.js`.

@@ -141,7 +141,10 @@ impl Feed {
         let mut users = Vec::new();
         let mut after: Option<Username> = None;
         loop {
-            let page = self.store.list_users(after.as_ref(), LOAD_PAGE).await?;
+            let page = self
+                .store
+                .list_users(after.as_ref(), None, LOAD_PAGE)
+                .await?;
             users.extend(page.items);
             if page.next.is_none() {
                 break;

@@ -294,19 +294,19 @@ mod dynamodb {
             all.sort();
             all
         };
-        let index = |name: &str, hash: &str, range: &str, include: Option<&str>| {
+        let index = |name: &str, hash: &str, range: &str, include: &[&str]| {
             (
                 name.to_owned(),
                 vec![
                     (hash.to_owned(), KeyType::Hash),
                     (range.to_owned(), KeyType::Range),
                 ],
-                Some(if include.is_some() {
-                    ProjectionType::Include
-                } else {
+                Some(if include.is_empty() {
                     ProjectionType::KeysOnly
+                } else {
+                    ProjectionType::Include
                 }),
-                include.map(|a| vec![a.to_owned()]).unwrap_or_default(),
+                include.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
             )
         };
         assert_eq!(
@@ -316,19 +316,19 @@ mod dynamodb {
                     schema::INDEX_BY_GROUP,
                     schema::CONN_SHARD,
                     schema::CONN_ID,
-                    None
+                    &[]
                 ),
                 index(
                     schema::INDEX_BY_LEASE,
                     schema::CONN_SHARD,
                     schema::CONN_LEASE_UNTIL,
-                    None
+                    &[]
                 ),
                 index(
                     schema::INDEX_BY_SESSION,
                     schema::CONN_SESSION,
                     schema::CONN_ID,
-                    None
+                    &[]
                 ),
             ]
         );
@@ -344,25 +344,25 @@ mod dynamodb {
                     schema::INDEX_BY_CREATED,
                     schema::PRESENCE_DIR,
                     schema::PRESENCE_CREATED_AT,
-                    None
+                    &[]
                 ),
                 index(
                     schema::INDEX_BY_NAME,
                     schema::PRESENCE_DIR,
                     schema::PRESENCE_NAME,
-                    Some(schema::PRESENCE_SEQ)
+                    &[schema::PRESENCE_SEQ, schema::PRESENCE_LAST_SEEN]
                 ),
                 index(
                     schema::INDEX_BY_ONLINE,
                     schema::PRESENCE_ONLINE,
                     schema::PRESENCE_NAME,
-                    Some(schema::PRESENCE_SEQ)
+                    &[schema::PRESENCE_SEQ]
                 ),
                 index(
                     schema::INDEX_BY_PENDING,
                     schema::PRESENCE_PENDING,
                     schema::PRESENCE_OFFLINE_AT,
-                    None
+                    &[]
                 ),
             ]
         );

@@ -29,12 +29,40 @@ pub async fn all_users(store: &dyn rollcall::store::Store) -> Vec<rollcall::doma
     let mut all: Vec<rollcall::domain::UserPresence> = Vec::new();
     loop {
         let after = all.last().map(|u| u.username.clone());
-        let page = store.list_users(after.as_ref(), 1000).await.expect("list");
+        let page = store
+            .list_users(after.as_ref(), None, 1000)
+            .await
+            .expect("list");
         all.extend(page.items);
         if page.next.is_none() {
             return all;
         }
     }
+}
+
+/// A password hash for seeded users (nobody logs in as them).
+pub const SEEDED_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2VlZGVkc2VlZGVk$c2VlZGVkIGJ5IHRoZSBiZW5jaCwgbm90IGEgaGFzaA";
+
+/// Creates every user of `names` straight in `store` (64 at a time), as a
+/// sign-up would (each logged: a running server's view picks them up).
+pub async fn seed_users(
+    store: &dyn rollcall::store::Store,
+    names: impl IntoIterator<Item = String>,
+) {
+    use futures_util::{StreamExt, stream};
+    stream::iter(names)
+        .map(|n| async move {
+            let user = rollcall::store::UserRecord {
+                username: rollcall::domain::Username::parse(&n).expect("a valid name"),
+                password_hash: SEEDED_HASH.to_owned(),
+                created_at: rollcall::domain::Timestamp::now(),
+            };
+            store.create_user(&user).await.expect("seed a user");
+        })
+        .buffer_unordered(64)
+        .collect::<()>()
+        .await;
 }
 
 /// A password every test user can use.

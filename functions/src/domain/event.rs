@@ -26,9 +26,35 @@ pub struct PresenceEvent {
     /// Per-user transition number (0: the sign-up announcement).
     #[serde(default)]
     pub seq: u64,
+    /// On an offline transition: when the store took the user offline (ms
+    /// since the epoch). Absent otherwise, and omitted from the JSON then,
+    /// so the tutorial's clients see their two fields (and `seq`) as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
 }
 
 impl PresenceEvent {
+    /// The event of transition `seq` (online iff odd); `last_seen` is kept
+    /// only on an offline one.
+    pub fn transition(username: Username, seq: u64, last_seen: Option<Timestamp>) -> Self {
+        let is_logged_in = seq % 2 == 1;
+        Self {
+            username,
+            is_logged_in,
+            seq,
+            last_seen: if is_logged_in { None } else { last_seen },
+        }
+    }
+
+    /// The same event without its `last_seen` (comparing events whose time
+    /// the store chose).
+    pub fn without_last_seen(&self) -> Self {
+        Self {
+            last_seen: None,
+            ..self.clone()
+        }
+    }
+
     /// The wire form: `{"username":…,"is_logged_in":…,"seq":…}`.
     pub fn to_json(&self) -> String {
         json(self)
@@ -40,6 +66,7 @@ impl PresenceEvent {
             username,
             is_logged_in: false,
             seq: 0,
+            last_seen: None,
         }
     }
 }
@@ -54,6 +81,10 @@ pub struct UserPresence {
     /// Their transition number (0: never online).
     #[serde(default)]
     pub seq: u64,
+    /// While offline, when they last went offline (ms since the epoch);
+    /// absent (and omitted from the JSON) while online or if never seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
 }
 
 impl UserPresence {
@@ -63,7 +94,24 @@ impl UserPresence {
             username,
             is_logged_in: seq % 2 == 1,
             seq,
+            last_seen: None,
         }
+    }
+
+    /// With `last_seen`, kept only while offline.
+    pub fn seen(mut self, last_seen: Option<Timestamp>) -> Self {
+        self.last_seen = if self.is_logged_in { None } else { last_seen };
+        self
+    }
+
+    /// "last seen 5 min ago" as of `now`, if known.
+    pub fn last_seen_ago(&self, now: Timestamp) -> Option<String> {
+        self.last_seen.map(|t| t.last_seen_ago(now))
+    }
+
+    /// The exact time of `last_seen`, for people (UTC), if known.
+    pub fn last_seen_utc(&self) -> Option<String> {
+        self.last_seen.map(Timestamp::to_human_utc)
     }
 }
 
@@ -111,6 +159,11 @@ pub enum ServerMessage {
         at: u64,
         /// The online users, sorted by name.
         users: Vec<UserPresence>,
+        /// How many users are registered, as of the snapshot (when the
+        /// server knows it for free: the local server's view; the page's
+        /// count "N online · M users"). Omitted when unknown.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
         /// More parts of this snapshot follow (a large one is split so each
         /// message stays under API Gateway's 32 KB frame): the client
         /// takes "everyone not listed is offline" from the last part only.
@@ -145,10 +198,11 @@ impl ServerMessage {
         reset: bool,
         at: u64,
         users: Vec<UserPresence>,
+        total: Option<u64>,
         max_bytes: usize,
     ) -> Vec<ServerMessage> {
-        // The envelope (type, reset, at, more), and each row with its comma.
-        const ENVELOPE: usize = 96;
+        // The envelope (type, reset, at, total, more), and each row with its comma.
+        const ENVELOPE: usize = 128;
         let row = |u: &UserPresence| serde_json::to_string(u).map_or(512, |j| j.len() + 1);
         let mut parts = Vec::new();
         let mut current = Vec::new();
@@ -171,6 +225,7 @@ impl ServerMessage {
                 reset,
                 at,
                 users,
+                total: if i == last { total } else { None },
                 more: i < last,
             })
             .collect()
@@ -214,11 +269,7 @@ mod tests {
 
     #[test]
     fn presence_events_keep_the_tutorial_fields_and_add_the_transition_number() {
-        let e = PresenceEvent {
-            username: name("josé"),
-            is_logged_in: true,
-            seq: 7,
-        };
+        let e = PresenceEvent::transition(name("josé"), 7, Some(Timestamp::from_millis(5)));
         assert_eq!(
             e.to_json(),
             r#"{"username":"josé","is_logged_in":true,"seq":7}"#
@@ -226,6 +277,35 @@ mod tests {
         assert_eq!(
             PresenceEvent::joined(name("a")).to_json(),
             r#"{"username":"a","is_logged_in":false,"seq":0}"#
+        );
+        // An offline transition says when; old clients ignore the field.
+        assert_eq!(
+            PresenceEvent::transition(
+                name("a"),
+                8,
+                Some(Timestamp::from_millis(1_795_000_000_123))
+            )
+            .to_json(),
+            r#"{"username":"a","is_logged_in":false,"seq":8,"last_seen":1795000000123}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<PresenceEvent>(r#"{"username":"a","is_logged_in":false}"#)
+                .unwrap(),
+            PresenceEvent::transition(name("a"), 0, None)
+        );
+        assert_eq!(
+            serde_json::to_string(
+                &UserPresence::at(name("a"), 2).seen(Some(Timestamp::from_millis(9)))
+            )
+            .unwrap(),
+            r#"{"username":"a","is_logged_in":false,"seq":2,"last_seen":9}"#
+        );
+        // Online: no last seen, whatever was given.
+        assert_eq!(
+            UserPresence::at(name("a"), 3)
+                .seen(Some(Timestamp::from_millis(9)))
+                .last_seen,
+            None
         );
     }
 
@@ -235,6 +315,7 @@ mod tests {
             reset: true,
             at: 5,
             users: vec![UserPresence::at(name("a.b"), 3)],
+            total: None,
             more: false,
         };
         assert_eq!(

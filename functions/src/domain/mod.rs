@@ -10,12 +10,14 @@
 //!   says to sockets; [`LogEvent`] — an entry of the store's event log.
 //! * [`ClientAddr`] — the address a request came from (for rate limits);
 //!   [`TrustedProxies`] finds it behind reverse proxies.
+//! * [`NamePrefix`] — the start of a name, what the user list is searched by.
 //! * [`Timestamp`] — milliseconds since the Unix epoch.
 
 mod client_addr;
 mod connection;
 mod event;
 mod password;
+mod prefix;
 mod proxies;
 mod session;
 mod time;
@@ -25,6 +27,7 @@ pub use client_addr::{ClientAddr, ClientAddrError};
 pub use connection::{ConnectionId, ConnectionIdError};
 pub use event::{ClientMessage, LogEvent, PresenceEvent, ServerMessage, UserPresence};
 pub use password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, PasswordError};
+pub use prefix::{NamePrefix, PageStart};
 pub use proxies::TrustedProxies;
 pub use session::{SessionKey, SessionToken, SessionTokenError};
 pub use time::Timestamp;

@@ -6,12 +6,15 @@ use http::{HeaderValue, StatusCode};
 use super::auth;
 use super::respond::{self, Request, Response};
 use crate::context::AppContext;
-use crate::domain::{Timestamp, UserPresence, Username};
+use crate::domain::{NamePrefix, Timestamp, UserPresence, Username};
 use crate::error::AppError;
 use crate::pages::{HomePage, UserRows};
+use crate::presence::ListHead;
 
-/// `GET /`: every user with their status, plus the script that keeps it
-/// live. Without a session: 302 to `/log_in/?next=/`. The list comes from
+/// `GET /`: every online user and the first [`FIRST_PAGE`] users by name
+/// with their status and last seen, the count, plus the script that keeps
+/// it live and loads the rest as one scrolls or searches. Without a
+/// session: 302 to `/log_in/?next=/`. The list comes from
 /// [`AppContext::presence`] (on the local server: rendered once per change
 /// and shared by every page load).
 #[tracing::instrument(skip_all)]
@@ -20,7 +23,10 @@ pub async fn page(ctx: &AppContext, req: &Request) -> Result<Response, AppError>
         return Ok(respond::redirect("/log_in/?next=/"));
     };
     let rendered_at = Timestamp::now();
-    let rows = ctx.presence.rows(&render_rows).await?;
+    let rows = ctx
+        .presence
+        .rows(rendered_at, FIRST_PAGE, &render_rows)
+        .await?;
     let (secret, new) = auth::csrf_secret(req.headers());
     let csrf = secret.form_token();
     // A WebSocket on another domain (the cloud) is opened with a
@@ -52,16 +58,35 @@ fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The count and the list's rows, online users first (askama escapes every
-/// name). Each group is in name order (code point order, as the page's
-/// script sorts): the sources list users by name already, which makes the
-/// sorts cheap. Rendered once per change, like the rows before.
-fn render_rows(users: &[UserPresence]) -> String {
-    let (mut online, mut offline): (Vec<&UserPresence>, Vec<&UserPresence>) =
-        users.iter().partition(|u| u.is_logged_in);
+/// Users by name in the page's first render (and in each page it loads
+/// after: `templates/rollcall.js` asks `/api/users` for as many): the
+/// offline ones among them are listed, the rest load as one scrolls.
+pub const FIRST_PAGE: usize = 100;
+
+/// The count and the list's rows: every online user first, then the
+/// offline ones among the first [`FIRST_PAGE`] by name (askama escapes
+/// every name), and where the next page starts. Each group is in name
+/// order (code point order, as the page's script sorts). Rendered once
+/// per change (and minute: "last seen … ago") and shared.
+fn render_rows(head: &ListHead, now: Timestamp) -> String {
+    let mut online: Vec<&UserPresence> = head.online.iter().collect();
     online.sort_by(|a, b| a.username.cmp(&b.username));
+    let on: std::collections::BTreeSet<&Username> = online.iter().map(|u| &u.username).collect();
+    let mut offline: Vec<&UserPresence> = head
+        .first
+        .iter()
+        .filter(|u| !u.is_logged_in && !on.contains(&u.username))
+        .collect();
     offline.sort_by(|a, b| a.username.cmp(&b.username));
-    askama::Template::render(&UserRows { online, offline }).unwrap_or_default()
+    askama::Template::render(&UserRows {
+        online,
+        offline,
+        total: head.total,
+        next: head.next.as_deref().unwrap_or(""),
+        page_size: FIRST_PAGE,
+        now,
+    })
+    .unwrap_or_default()
 }
 
 /// The page's CSP, allowing a WebSocket on another origin when configured.
@@ -92,11 +117,13 @@ pub const USERS_PAGE: usize = 1000;
 /// Largest `limit` of `GET /api/users`.
 pub const MAX_USERS_PAGE: usize = 5000;
 
-/// `GET /api/users[?after=NAME][&limit=N]` (bearer token or session
-/// cookie): 200 `[{"username", "is_logged_in", "seq"}, …]` by name, at most
-/// `limit` (default [`USERS_PAGE`], at most [`MAX_USERS_PAGE`]); when more
-/// follow, a `Link: </api/users?after=LAST&limit=N>; rel="next"` header.
-/// 401 without a session, 400 for a bad `after` or `limit`.
+/// `GET /api/users[?q=PREFIX][&after=NAME][&limit=N]` (bearer token or
+/// session cookie): 200 `[{"username", "is_logged_in", "seq"[,
+/// "last_seen"]}, …]` by name, only names starting with `q` if given (an
+/// empty `q` is none), at most `limit` (default [`USERS_PAGE`], at most
+/// [`MAX_USERS_PAGE`]); when more follow, a
+/// `Link: </api/users?[q=PREFIX&]after=LAST&limit=N>; rel="next"` header.
+/// 401 without a session, 400 for a bad `q`, `after` or `limit`.
 pub async fn api_users(ctx: &AppContext, req: &Request) -> Result<Response, AppError> {
     let who = match auth::from_bearer(ctx, req.headers()).await? {
         Some(who) => Some(who),
@@ -115,6 +142,15 @@ pub async fn api_users(ctx: &AppContext, req: &Request) -> Result<Response, AppE
                 .map_err(|_| AppError::BadRequest("after: not a username".into()))?,
         ),
     };
+    let prefix = match respond::query_param(query, "q") {
+        None => None,
+        Some(q) if q.is_empty() => None,
+        Some(q) => Some(NamePrefix::parse(&q).map_err(|_| {
+            AppError::BadRequest(
+                "q: the start of a username (letters, digits and @ . + - _; at most 150)".into(),
+            )
+        })?),
+    };
     let limit = match respond::query_param(query, "limit") {
         None => USERS_PAGE,
         Some(l) => l
@@ -125,10 +161,17 @@ pub async fn api_users(ctx: &AppContext, req: &Request) -> Result<Response, AppE
                 AppError::BadRequest(format!("limit: a whole number from 1 to {MAX_USERS_PAGE}"))
             })?,
     };
-    let page = ctx.presence.users_page(after.as_ref(), limit).await?;
+    let page = ctx
+        .presence
+        .users_page(after.as_ref(), prefix.as_ref(), limit)
+        .await?;
     let mut r = respond::json(StatusCode::OK, &page.items);
     if let Some(last) = page.next {
-        let next = form_urlencoded::Serializer::new(String::new())
+        let mut next = form_urlencoded::Serializer::new(String::new());
+        if let Some(p) = &prefix {
+            next.append_pair("q", p.as_str());
+        }
+        let next = next
             .append_pair("after", &last)
             .append_pair("limit", &limit.to_string())
             .finish();

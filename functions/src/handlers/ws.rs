@@ -298,7 +298,7 @@ pub async fn snapshot(
     let at = Timestamp::now().as_millis();
     let reset = ctx.presence.ordered();
     let users = ctx.presence.online().await?;
-    let mut out = split_snapshot(reset, at, users);
+    let mut out = split_snapshot(reset, at, users, ctx.presence.known_total());
     if let Some(joined) = joined(ctx, since).await? {
         out.push(joined);
     }
@@ -306,8 +306,14 @@ pub async fn snapshot(
 }
 
 /// `users` as snapshot parts of at most [`MAX_SNAPSHOT_BYTES`] each.
-pub fn split_snapshot(reset: bool, at: u64, users: Vec<UserPresence>) -> Vec<ServerMessage> {
-    ServerMessage::snapshot_parts(reset, at, users, MAX_SNAPSHOT_BYTES)
+/// `total` (registered users, if known for free) goes with the last part.
+pub fn split_snapshot(
+    reset: bool,
+    at: u64,
+    users: Vec<UserPresence>,
+    total: Option<u64>,
+) -> Vec<ServerMessage> {
+    ServerMessage::snapshot_parts(reset, at, users, total, MAX_SNAPSHOT_BYTES)
 }
 
 /// The `joined` message for a client whose list is from `since`, if anyone
@@ -334,7 +340,7 @@ mod tests {
         let users: Vec<UserPresence> = (0..5000)
             .map(|i| UserPresence::at(Username::parse(&format!("user.{i:05}.éé")).unwrap(), 1))
             .collect();
-        let parts = split_snapshot(false, 7, users.clone());
+        let parts = split_snapshot(false, 7, users.clone(), Some(100_000));
         assert!(parts.len() > 5, "{}", parts.len());
         let mut seen = Vec::new();
         for (i, p) in parts.iter().enumerate() {
@@ -348,7 +354,7 @@ mod tests {
             seen.extend(users.iter().cloned());
         }
         assert_eq!(seen, users, "every user once, in order");
-        let one = split_snapshot(true, 7, Vec::new());
+        let one = split_snapshot(true, 7, Vec::new(), None);
         assert_eq!(one.len(), 1, "an empty snapshot is one message");
     }
 
@@ -379,7 +385,12 @@ mod tests {
     fn the_longest_names_still_fit() {
         // 150 characters of three bytes each.
         let wide = Username::parse(&"日".repeat(150)).unwrap();
-        let parts = split_snapshot(false, 1, vec![UserPresence::at(wide, 1); 200]);
+        let parts = split_snapshot(
+            false,
+            1,
+            vec![UserPresence::at(wide, 1); 200],
+            Some(u64::MAX),
+        );
         assert!(
             parts
                 .iter()

@@ -17,7 +17,7 @@
 pub mod source;
 pub mod view;
 
-pub use source::{LiveSource, PresenceSource, StoreSource};
+pub use source::{ListHead, LiveSource, PresenceSource, StoreSource};
 pub use view::PresenceView;
 
 /// Users listed in a `joined` message at most; beyond that the page reloads

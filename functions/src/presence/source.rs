@@ -6,14 +6,27 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::view::{Joined, PresenceView};
-use crate::domain::{Timestamp, UserPresence, Username};
+use crate::domain::{NamePrefix, Timestamp, UserPresence, Username};
 use crate::store::{Page, Store, StoreResult};
 
-/// Users read per store call when a whole list is needed.
-const LIST_PAGE: usize = 5000;
+/// What the page's first render lists: every online user, the first users
+/// by name (the offline ones among them are shown; the page loads the rest
+/// a page at a time), where the next page starts, and how many users there
+/// are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListHead {
+    /// Every online user, by name.
+    pub online: Vec<UserPresence>,
+    /// The first users by name (online ones included).
+    pub first: Vec<UserPresence>,
+    /// The last name of `first` when more users follow.
+    pub next: Option<String>,
+    /// Registered users.
+    pub total: u64,
+}
 
-/// Renders the page's list rows.
-pub type RenderRows<'a> = &'a (dyn Fn(&[UserPresence]) -> String + Sync);
+/// Renders the page's list rows, as of a time ("last seen 5 min ago").
+pub type RenderRows<'a> = &'a (dyn Fn(&ListHead, Timestamp) -> String + Sync);
 
 /// What handlers read about presence.
 #[async_trait]
@@ -26,10 +39,12 @@ pub trait PresenceSource: Send + Sync + 'static {
     /// The online users, sorted by name.
     async fn online(&self) -> StoreResult<Vec<UserPresence>>;
 
-    /// Users by name after `after`, at most `limit`.
+    /// Users by name after `after` (starting with `prefix`, if given), at
+    /// most `limit`.
     async fn users_page(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>>;
 
@@ -40,8 +55,20 @@ pub trait PresenceSource: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<(Vec<Username>, bool)>;
 
-    /// Every user's row of the page, rendered by `render`.
-    async fn rows(&self, render: RenderRows<'_>) -> StoreResult<Arc<str>>;
+    /// The page's rows — every online user and the first `first` users by
+    /// name ([`ListHead`]) — rendered by `render` as of `now`.
+    async fn rows(
+        &self,
+        now: Timestamp,
+        first: usize,
+        render: RenderRows<'_>,
+    ) -> StoreResult<Arc<str>>;
+
+    /// How many users are registered, when known without a store read
+    /// (a view holds them all); snapshots carry it for the page's count.
+    fn known_total(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A process's view, falling back to the store only for joins older than
@@ -66,9 +93,10 @@ impl PresenceSource for LiveSource {
     async fn users_page(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>> {
-        Ok(self.view.users_page(after, limit))
+        Ok(self.view.users_page(after, prefix, limit))
     }
 
     async fn joined_since(
@@ -86,8 +114,17 @@ impl PresenceSource for LiveSource {
         }
     }
 
-    async fn rows(&self, render: RenderRows<'_>) -> StoreResult<Arc<str>> {
-        Ok(self.view.rows(render))
+    async fn rows(
+        &self,
+        now: Timestamp,
+        first: usize,
+        render: RenderRows<'_>,
+    ) -> StoreResult<Arc<str>> {
+        Ok(self.view.rows(now, first, render))
+    }
+
+    fn known_total(&self) -> Option<u64> {
+        Some(self.view.stats().users as u64)
     }
 }
 
@@ -107,9 +144,10 @@ impl PresenceSource for StoreSource {
     async fn users_page(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>> {
-        self.0.list_users(after, limit).await
+        self.0.list_users(after, prefix, limit).await
     }
 
     async fn joined_since(
@@ -123,17 +161,23 @@ impl PresenceSource for StoreSource {
         Ok((names, more))
     }
 
-    async fn rows(&self, render: RenderRows<'_>) -> StoreResult<Arc<str>> {
-        let mut all = Vec::new();
-        let mut after: Option<Username> = None;
-        loop {
-            let page = self.0.list_users(after.as_ref(), LIST_PAGE).await?;
-            all.extend(page.items);
-            match page.next {
-                Some(_) => after = all.last().map(|u| u.username.clone()),
-                None => break,
-            }
-        }
-        Ok(Arc::from(render(&all)))
+    async fn rows(
+        &self,
+        now: Timestamp,
+        first: usize,
+        render: RenderRows<'_>,
+    ) -> StoreResult<Arc<str>> {
+        // Three reads, whatever the number of users: the online ones, the
+        // first page by name, the count.
+        let online = self.0.online_users().await?.users;
+        let page = self.0.list_users(None, None, first).await?;
+        let total = self.0.count_users().await?;
+        let head = ListHead {
+            online,
+            first: page.items,
+            next: page.next,
+            total,
+        };
+        Ok(Arc::from(render(&head, now)))
     }
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::domain::{LogEvent, ServerMessage, Timestamp, UserPresence, Username};
+use super::source::ListHead;
+use crate::domain::{LogEvent, NamePrefix, ServerMessage, Timestamp, UserPresence, Username};
 use crate::store::Page;
 
 /// Largest snapshot part a socket is sent: each socket's send buffer grows
@@ -36,8 +37,9 @@ pub struct PresenceView {
 
 #[derive(Default)]
 struct State {
-    /// Every user and their transition number (odd: online).
-    users: BTreeMap<Username, u64>,
+    /// Every user: their transition number (odd: online) and when they
+    /// last went offline.
+    users: BTreeMap<Username, Known>,
     /// The online users and their (odd) transition numbers.
     online: BTreeMap<Username, u64>,
     /// Joins seen since `loaded_at`, oldest first, at most [`RECENT_JOINS`].
@@ -47,7 +49,22 @@ struct State {
     /// Bumped on every change; the caches below are for one version.
     version: u64,
     snapshot: Option<(u64, Arc<[Bytes]>)>,
-    rows: Option<(u64, Arc<str>)>,
+    /// The page's rows, for (version, minute): "last seen 5 min ago" moves
+    /// with time.
+    rows: Option<((u64, u64, usize), Arc<str>)>,
+}
+
+/// What the view knows of a user.
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    seq: u64,
+    last_seen: Option<Timestamp>,
+}
+
+impl Known {
+    fn row(&self, user: &Username) -> UserPresence {
+        UserPresence::at(user.clone(), self.seq).seen(self.last_seen)
+    }
 }
 
 /// Figures for operators and the benchmark.
@@ -109,7 +126,7 @@ impl PresenceView {
             ..State::default()
         };
         for u in online.into_iter().chain(users) {
-            s.set(u.username, u.seq);
+            s.set(u.username, u.seq, u.last_seen);
         }
         let frames = s.snapshot_frame();
         let out = then(&frames);
@@ -129,14 +146,14 @@ impl PresenceView {
         let mut s = self.state();
         for e in events {
             let changed = match e {
-                LogEvent::Presence(p) => s.set(p.username.clone(), p.seq),
+                LogEvent::Presence(p) => s.set(p.username.clone(), p.seq, p.last_seen),
                 LogEvent::Joined {
                     username,
                     created_at,
                 } => {
                     let new = !s.users.contains_key(username);
                     if new {
-                        s.users.insert(username.clone(), 0);
+                        s.users.insert(username.clone(), Known::default());
                         s.version += 1;
                         s.recent_joins.push_back((*created_at, username.clone()));
                         if s.recent_joins.len() > RECENT_JOINS {
@@ -171,7 +188,7 @@ impl PresenceView {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let changed = self.changed.notified();
-            if self.state().users.get(user).is_some_and(|s| *s >= seq) {
+            if self.state().users.get(user).is_some_and(|k| k.seq >= seq) {
                 return true;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -189,24 +206,16 @@ impl PresenceView {
             .collect()
     }
 
-    /// Users by name after `after`, at most `limit`.
-    pub fn users_page(&self, after: Option<&Username>, limit: usize) -> Page<UserPresence> {
-        use std::ops::Bound::{Excluded, Unbounded};
+    /// Users by name after `after` (starting with `prefix`, if given), at
+    /// most `limit`.
+    pub fn users_page(
+        &self,
+        after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
+        limit: usize,
+    ) -> Page<UserPresence> {
         let s = self.state();
-        let start = after.map_or(Unbounded, |a| Excluded(a.clone()));
-        let mut items: Vec<UserPresence> = s
-            .users
-            .range((start, Unbounded))
-            .take(limit.saturating_add(1))
-            .map(|(u, seq)| UserPresence::at(u.clone(), *seq))
-            .collect();
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|u| u.username.as_str().to_owned())
-        } else {
-            None
-        };
-        Page { items, next }
+        crate::store::names_page(&s.users, after, prefix, limit, |u, k| k.row(u))
     }
 
     /// The users who joined after `since`, if this view remembers that far.
@@ -235,22 +244,36 @@ impl PresenceView {
         Joined::Known(names, more)
     }
 
-    /// The page's list rows for every user, rendered by `render` once per
-    /// change and shared.
-    pub fn rows(&self, render: impl FnOnce(&[UserPresence]) -> String) -> Arc<str> {
+    /// The page's rows — every online user and the first `first` users by
+    /// name — rendered by `render` (as of `now`) once per change and
+    /// minute, and shared.
+    pub fn rows(
+        &self,
+        now: Timestamp,
+        first: usize,
+        render: impl FnOnce(&ListHead, Timestamp) -> String,
+    ) -> Arc<str> {
         let mut s = self.state();
-        if let Some((v, rows)) = &s.rows
-            && *v == s.version
+        let key = (s.version, now.as_millis() / 60_000, first);
+        if let Some((k, rows)) = &s.rows
+            && *k == key
         {
             return rows.clone();
         }
-        let all: Vec<UserPresence> = s
-            .users
+        let online = s
+            .online
             .iter()
             .map(|(u, seq)| UserPresence::at(u.clone(), *seq))
             .collect();
-        let rows: Arc<str> = Arc::from(render(&all));
-        s.rows = Some((s.version, rows.clone()));
+        let page = crate::store::names_page(&s.users, None, None, first, |u, k| k.row(u));
+        let head = ListHead {
+            online,
+            first: page.items,
+            next: page.next,
+            total: s.users.len() as u64,
+        };
+        let rows: Arc<str> = Arc::from(render(&head, now));
+        s.rows = Some((key, rows.clone()));
         rows
     }
 
@@ -266,10 +289,11 @@ impl PresenceView {
 }
 
 impl State {
-    /// Moves `user` to `seq` if that is newer; whether anything changed.
-    fn set(&mut self, user: Username, seq: u64) -> bool {
+    /// Moves `user` to `seq` (and, offline, `last_seen`) if that is newer;
+    /// whether anything changed.
+    fn set(&mut self, user: Username, seq: u64, last_seen: Option<Timestamp>) -> bool {
         let known = self.users.get(&user).copied();
-        if known.is_some_and(|k| k >= seq) {
+        if known.is_some_and(|k| k.seq >= seq) {
             return false;
         }
         if seq % 2 == 1 {
@@ -277,7 +301,13 @@ impl State {
         } else {
             self.online.remove(&user);
         }
-        self.users.insert(user, seq);
+        // An online transition keeps the last time they left.
+        let last_seen = if seq % 2 == 1 {
+            known.and_then(|k| k.last_seen)
+        } else {
+            last_seen.or(known.and_then(|k| k.last_seen))
+        };
+        self.users.insert(user, Known { seq, last_seen });
         self.version += 1;
         true
     }
@@ -295,11 +325,16 @@ impl State {
             .map(|(u, seq)| UserPresence::at(u.clone(), *seq))
             .collect();
         let at = Timestamp::now().as_millis();
-        let frames: Arc<[Bytes]> =
-            ServerMessage::snapshot_parts(true, at, users, SNAPSHOT_PART_BYTES)
-                .iter()
-                .map(|m| Bytes::from(m.to_json()))
-                .collect();
+        let frames: Arc<[Bytes]> = ServerMessage::snapshot_parts(
+            true,
+            at,
+            users,
+            Some(self.users.len() as u64),
+            SNAPSHOT_PART_BYTES,
+        )
+        .iter()
+        .map(|m| Bytes::from(m.to_json()))
+        .collect();
         self.snapshot = Some((self.version, frames.clone()));
         frames
     }

@@ -154,11 +154,7 @@ mod tests {
 
     #[test]
     fn dedup_ids_name_user_transition_and_shard() {
-        let e = |seq| PresenceEvent {
-            username: Username::parse("amy").unwrap(),
-            is_logged_in: true,
-            seq,
-        };
+        let e = |seq| PresenceEvent::transition(Username::parse("amy").unwrap(), seq, None);
         let id = dedup_id(&e(1), 0);
         assert_eq!(id.len(), 64, "within SQS's 128 characters");
         assert_eq!(id, dedup_id(&e(1), 0));

@@ -23,7 +23,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    ConnectionId, LogEvent, PresenceEvent, SessionKey, Timestamp, UserPresence, Username,
+    ConnectionId, LogEvent, NamePrefix, PageStart, PresenceEvent, SessionKey, Timestamp,
+    UserPresence, Username,
 };
 
 pub mod conformance;
@@ -145,6 +146,43 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// A page of `names` (a name-ordered map) after `after`, matching
+/// `prefix`, at most `limit`, each made a row by `row`: the memory store's
+/// and the presence view's listing.
+pub(crate) fn names_page<V>(
+    names: &std::collections::BTreeMap<Username, V>,
+    after: Option<&Username>,
+    prefix: Option<&NamePrefix>,
+    limit: usize,
+    row: impl Fn(&Username, &V) -> UserPresence,
+) -> Page<UserPresence> {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    let start = match prefix.map(|p| p.start_after(after)) {
+        None => after.map_or(Unbounded, |a| Excluded(a.clone())),
+        Some(None) => {
+            return Page {
+                items: Vec::new(),
+                next: None,
+            };
+        }
+        Some(Some(PageStart::From(n))) => Included(n.clone()),
+        Some(Some(PageStart::After(n))) => Excluded(n.clone()),
+    };
+    let mut items: Vec<UserPresence> = names
+        .range((start, Unbounded))
+        .take_while(|(u, _)| prefix.is_none_or(|p| p.matches(u)))
+        .take(limit.saturating_add(1))
+        .map(|(u, v)| row(u, v))
+        .collect();
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|u| u.username.as_str().to_owned())
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -202,13 +240,19 @@ pub trait Store: Send + Sync + 'static {
     /// Looks a user up by (normalised) name.
     async fn find_user(&self, username: &Username) -> StoreResult<Option<UserRecord>>;
 
-    /// Users by name after `after`, at most `limit`, with their presence
-    /// (no password hashes). `next` is the last name when more follow.
+    /// Users by name after `after` (and, with `prefix`, whose name starts
+    /// with it: a range of the name order, never a scan), at most `limit`,
+    /// with their presence and last seen (no password hashes). `next` is
+    /// the last name when more follow.
     async fn list_users(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>>;
+
+    /// How many users are registered (one read, whatever the number).
+    async fn count_users(&self) -> StoreResult<u64>;
 
     /// Up to `limit` users created after `since`, oldest first.
     async fn joined_since(&self, since: Timestamp, limit: usize) -> StoreResult<Vec<Username>>;

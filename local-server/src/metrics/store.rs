@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use rollcall::domain::{
-    ConnectionId, PresenceEvent, SessionKey, Timestamp, UserPresence, Username,
+    ConnectionId, NamePrefix, PresenceEvent, SessionKey, Timestamp, UserPresence, Username,
 };
 use rollcall::store::{
     ConnectionRecord, LogCursor, LogRead, Offline, OnlineCut, Page, RemoveIf, Removed,
@@ -55,9 +55,17 @@ impl Store for CountingStore {
     async fn list_users(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>> {
-        self.seen("list_users", self.inner.list_users(after, limit).await)
+        self.seen(
+            "list_users",
+            self.inner.list_users(after, prefix, limit).await,
+        )
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.seen("count_users", self.inner.count_users().await)
     }
 
     async fn joined_since(&self, since: Timestamp, limit: usize) -> StoreResult<Vec<Username>> {

@@ -153,7 +153,7 @@ async fn a_page_ends_at_the_truth_however_snapshots_and_events_cross() {
     let truth = gw
         .ctx
         .store
-        .list_users(None, 10)
+        .list_users(None, None, 10)
         .await
         .expect("list")
         .items

@@ -166,7 +166,7 @@ async fn a_broadcast_costs_one_message_per_watcher_and_a_fixed_fan_out() {
             ("http_signup: GetItem users", 1),
             ("http_signup: UpdateItem sessions", 2),
             (
-                "http_signup: TransactWriteItems [Put users, Update presence]",
+                "http_signup: TransactWriteItems [Put users, Update presence, Update users]",
                 1,
             ),
         ],

@@ -74,7 +74,7 @@ async fn users_connecting_and_disconnecting_cost_the_same_calls_each_time() {
                     ("http_signup: GetItem users", 1),
                     ("http_signup: UpdateItem sessions", 2),
                     (
-                        "http_signup: TransactWriteItems [Put users, Update presence]",
+                        "http_signup: TransactWriteItems [Put users, Update presence, Update users]",
                         1,
                     ),
                 ],

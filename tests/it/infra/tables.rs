@@ -144,11 +144,11 @@ fn tables_are_the_schema_in_schema_rs() {
             Vec::new(),
         )
     };
-    let including = |hash: &str, range: &str, extra: &str| {
+    let including = |hash: &str, range: &str, extra: &[&str]| {
         (
             vec![pair(hash, "HASH"), pair(range, "RANGE")],
             "INCLUDE".to_owned(),
-            vec![extra.to_owned()],
+            extra.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>(),
         )
     };
     assert_eq!(
@@ -177,7 +177,11 @@ fn tables_are_the_schema_in_schema_rs() {
             indexes: [
                 (
                     INDEX_BY_NAME.to_owned(),
-                    including(PRESENCE_DIR, PRESENCE_NAME, PRESENCE_SEQ)
+                    including(
+                        PRESENCE_DIR,
+                        PRESENCE_NAME,
+                        &[PRESENCE_LAST_SEEN, PRESENCE_SEQ]
+                    )
                 ),
                 (
                     INDEX_BY_CREATED.to_owned(),
@@ -185,7 +189,7 @@ fn tables_are_the_schema_in_schema_rs() {
                 ),
                 (
                     INDEX_BY_ONLINE.to_owned(),
-                    including(PRESENCE_ONLINE, PRESENCE_NAME, PRESENCE_SEQ)
+                    including(PRESENCE_ONLINE, PRESENCE_NAME, &[PRESENCE_SEQ])
                 ),
                 (
                     INDEX_BY_PENDING.to_owned(),

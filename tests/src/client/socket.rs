@@ -36,6 +36,8 @@ pub struct Socket {
     /// The snapshot received on opening: `(name, online)` of every user it
     /// lists (the online ones; everyone else is offline).
     pub snapshot: Vec<(String, bool)>,
+    /// The last part of that snapshot, as sent.
+    last_part: Option<Value>,
     /// The newest transition number seen per user, as the page keeps it:
     /// an event at or below it changes nothing and is not news.
     seen: std::collections::HashMap<String, u64>,
@@ -93,6 +95,7 @@ impl Socket {
             incoming,
             commands,
             snapshot: Vec::new(),
+            last_part: None,
             seen: std::collections::HashMap::new(),
         };
         if cloud_ping.is_some() {
@@ -106,6 +109,7 @@ impl Socket {
                 if m["type"] == "snapshot" {
                     s.snapshot.extend(users_of(&m));
                     s.news(&m);
+                    s.last_part = Some(m.clone());
                     if m["more"] != true {
                         return Ok(s);
                     }
@@ -121,10 +125,17 @@ impl Socket {
             );
             s.snapshot.extend(users_of(&part));
             s.news(&part);
+            s.last_part = Some(part.clone());
             if part["more"] != true {
                 return Ok(s);
             }
         }
+    }
+
+    /// The opening snapshot's last part as the server sent it (its `at`,
+    /// `total`, `reset`).
+    pub fn raw_snapshot(&self) -> Option<&Value> {
+        self.last_part.as_ref()
     }
 
     /// The newest transition number seen per user so far (the snapshot's
@@ -191,14 +202,20 @@ impl Socket {
             }
             return None;
         }
-        assert_eq!(
-            msg.as_object().map(|o| o.len()),
-            Some(3),
-            "the tutorial's two fields and the transition number: {msg}"
-        );
         let seq = msg["seq"]
             .as_u64()
             .unwrap_or_else(|| panic!("a transition number: {msg}"));
+        // An offline transition (not a sign-up's seq 0) also says when.
+        let offline = msg["is_logged_in"] == false && seq > 0;
+        assert_eq!(
+            msg.as_object().map(|o| o.len()),
+            Some(if offline { 4 } else { 3 }),
+            "the tutorial's two fields and the transition number, and on an \
+             offline transition its time: {msg}"
+        );
+        if offline {
+            assert!(msg["last_seen"].is_u64(), "last_seen in ms: {msg}");
+        }
         let name = msg["username"].as_str().expect("a name").to_owned();
         match self.seen.get(&name) {
             Some(known) if seq <= *known => None,

@@ -23,6 +23,8 @@ pub struct Reply {
     pub set_cookies: Vec<String>,
     /// `Retry-After`, if any.
     pub retry_after: Option<String>,
+    /// `Link`, if any.
+    pub link: Option<String>,
 }
 
 /// A browser-like HTTP client: keeps cookies, sends `Origin` on POSTs,
@@ -98,6 +100,11 @@ impl Visitor {
                 }
             }
         }
+        let link = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = resp.text().await.unwrap_or_default();
         Reply {
             status,
@@ -105,6 +112,7 @@ impl Visitor {
             body,
             set_cookies,
             retry_after,
+            link,
         }
     }
 

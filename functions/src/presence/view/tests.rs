@@ -13,11 +13,7 @@ fn at(s: &str, seq: u64) -> UserPresence {
 }
 
 fn presence(s: &str, seq: u64) -> LogEvent {
-    LogEvent::Presence(PresenceEvent {
-        username: name(s),
-        is_logged_in: seq % 2 == 1,
-        seq,
-    })
+    LogEvent::Presence(PresenceEvent::transition(name(s), seq, None))
 }
 
 fn frames(view: &PresenceView, events: &[LogEvent]) -> Vec<String> {
@@ -45,7 +41,7 @@ fn a_load_merges_the_cut_and_the_newer_user_list_by_transition_number() {
         "{frame}"
     );
     assert!(
-        frame.ends_with(r#","users":[{"username":"cy","is_logged_in":true,"seq":1}]}"#),
+        frame.ends_with(r#","users":[{"username":"cy","is_logged_in":true,"seq":1}],"total":3}"#),
         "{frame}"
     );
     assert_eq!(view.online(), vec![at("cy", 1)]);
@@ -92,7 +88,7 @@ fn joins_appear_in_the_list_and_are_remembered_since_the_load() {
         vec![r#"{"username":"new","is_logged_in":false,"seq":0}"#.to_owned()]
     );
     assert!(frames(&view, &[joined]).is_empty(), "a duplicate join");
-    assert_eq!(view.users_page(None, 10).items, vec![at("new", 0)]);
+    assert_eq!(view.users_page(None, None, 10).items, vec![at("new", 0)]);
     assert_eq!(
         view.joined_since(Timestamp::from_millis(150_000), 10),
         Joined::Known(vec![name("new")], false)
@@ -118,19 +114,64 @@ fn rows_are_rendered_once_per_change() {
         |_| (),
     );
     let mut renders = 0;
+    let now = Timestamp::from_millis(1_795_000_000_000);
     for _ in 0..3 {
-        view.rows(|users| {
+        view.rows(now, 100, |head, _| {
             renders += 1;
-            format!("{}", users.len())
+            format!("{}", head.first.len())
         });
     }
     assert_eq!(renders, 1);
     frames(&view, &[presence("amy", 1)]);
-    view.rows(|_| {
+    view.rows(now, 100, |_, _| {
         renders += 1;
         String::new()
     });
     assert_eq!(renders, 2);
+    // A minute later "last seen … ago" reads differently: rendered again.
+    view.rows(now.plus(Duration::from_secs(60)), 100, |_, _| {
+        renders += 1;
+        String::new()
+    });
+    assert_eq!(renders, 3);
+}
+
+#[test]
+fn an_offline_transition_keeps_its_time_until_the_next_one() {
+    let view = PresenceView::new();
+    view.load(
+        vec![],
+        vec![at("amy", 0)],
+        Timestamp::from_millis(1),
+        |_| (),
+    );
+    let seen = Timestamp::from_millis(1_795_000_000_000);
+    let gone = LogEvent::Presence(PresenceEvent::transition(name("amy"), 2, Some(seen)));
+    let sent = frames(&view, &[presence("amy", 1), gone]);
+    assert_eq!(
+        sent[1],
+        r#"{"username":"amy","is_logged_in":false,"seq":2,"last_seen":1795000000000}"#
+    );
+    assert_eq!(
+        view.users_page(None, None, 10).items[0].last_seen,
+        Some(seen)
+    );
+    // Online again: no last seen shown; offline again: the new time.
+    frames(&view, &[presence("amy", 3)]);
+    assert_eq!(view.users_page(None, None, 10).items[0].last_seen, None);
+    let later = Timestamp::from_millis(1_795_000_060_000);
+    frames(
+        &view,
+        &[LogEvent::Presence(PresenceEvent::transition(
+            name("amy"),
+            4,
+            Some(later),
+        ))],
+    );
+    assert_eq!(
+        view.users_page(None, None, 10).items[0].last_seen,
+        Some(later)
+    );
 }
 
 #[tokio::test]
@@ -177,4 +218,36 @@ fn a_large_snapshot_goes_in_parts_that_list_everyone_once() {
         );
     }
     assert_eq!(names.len(), 1000);
+}
+
+#[test]
+fn the_rows_list_every_online_user_and_the_first_page_and_pages_search_by_prefix() {
+    let view = PresenceView::new();
+    let mut users: Vec<UserPresence> = (0..50).map(|i| at(&format!("u{i:02}"), 0)).collect();
+    users.push(at("zed", 1));
+    view.load(vec![at("zed", 1)], users, Timestamp::from_millis(1), |_| ());
+    let now = Timestamp::from_millis(1_795_000_000_000);
+    let rows = view.rows(now, 10, |head, _| {
+        format!(
+            "{} {} {:?} {}",
+            head.online.len(),
+            head.first.len(),
+            head.next,
+            head.total
+        )
+    });
+    assert_eq!(&*rows, r#"1 10 Some("u09") 51"#);
+    let p = NamePrefix::parse("u1").unwrap();
+    let page = view.users_page(None, Some(&p), 4);
+    let names: Vec<&str> = page.items.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["u10", "u11", "u12", "u13"]);
+    assert_eq!(page.next.as_deref(), Some("u13"));
+    let rest = view.users_page(Some(&name("u13")), Some(&p), 100);
+    assert_eq!(rest.items.len(), 6, "u14..u19");
+    assert_eq!(rest.next, None);
+    assert!(
+        view.users_page(Some(&name("u2")), Some(&p), 10)
+            .items
+            .is_empty()
+    );
 }

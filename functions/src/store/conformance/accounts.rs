@@ -86,3 +86,88 @@ pub async fn sessions_are_found_until_they_expire(store: &dyn Store) {
         None
     );
 }
+
+/// Users are searched by the start of their name (a range of the name
+/// order: case and code points count), page by page, and counted.
+pub async fn users_are_searched_by_name_prefix_and_counted(store: &dyn Store) {
+    use crate::domain::NamePrefix;
+    assert_eq!(store.count_users().await.expect("count"), 0);
+    let names = [
+        "bob",
+        "bo",
+        "boba",
+        "bob.x",
+        "Bob",
+        "bp",
+        "b",
+        "amy",
+        "日本語",
+        "日本",
+        "josé",
+    ];
+    for n in names {
+        store.create_user(&user(n)).await.expect("create");
+    }
+    assert_eq!(
+        store.count_users().await.expect("count"),
+        names.len() as u64
+    );
+    let search = |after: Option<&'static str>, prefix: &'static str, limit: usize| async move {
+        let p = NamePrefix::parse(prefix).expect("a prefix");
+        let after = after.map(name);
+        let page = store
+            .list_users(after.as_ref(), Some(&p), limit)
+            .await
+            .expect("search");
+        let found: Vec<String> = page
+            .items
+            .iter()
+            .map(|u| u.username.as_str().to_owned())
+            .collect();
+        (found, page.next)
+    };
+    assert_eq!(
+        search(None, "bo", 10).await,
+        (
+            vec!["bo".into(), "bob".into(), "bob.x".into(), "boba".into()],
+            None
+        )
+    );
+    assert_eq!(
+        search(None, "bo", 2).await,
+        (vec!["bo".into(), "bob".into()], Some("bob".into())),
+        "paged"
+    );
+    assert_eq!(
+        search(Some("bob"), "bo", 2).await,
+        (vec!["bob.x".into(), "boba".into()], None)
+    );
+    assert_eq!(
+        search(Some("amy"), "bo", 1).await,
+        (vec!["bo".into()], Some("bo".into())),
+        "a cursor before the matches starts at the first"
+    );
+    assert_eq!(
+        search(Some("bz"), "bo", 10).await,
+        (vec![], None),
+        "past them"
+    );
+    assert_eq!(
+        search(None, "Bo", 10).await,
+        (vec!["Bob".into()], None),
+        "case counts"
+    );
+    assert_eq!(
+        search(None, "日本", 10).await,
+        (vec!["日本".into(), "日本語".into()], None)
+    );
+    assert_eq!(search(None, "jos", 10).await.0, vec!["josé".to_owned()]);
+    assert_eq!(search(None, "zz", 10).await, (vec![], None));
+    assert_eq!(
+        search(None, "b", 100).await.0.len(),
+        6,
+        "b, bo, bob, bob.x, boba, bp"
+    );
+    // Without a prefix the list is unchanged: everyone, by name.
+    assert_eq!(super::list_all(store).await.len(), names.len());
+}

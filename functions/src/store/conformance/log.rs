@@ -32,12 +32,23 @@ pub(crate) async fn read_all(store: &dyn Store, cursor: &LogCursor) -> (Vec<LogE
     }
 }
 
+/// `t` is between `before` and `after`, give or take a second (a backend
+/// that takes the time from its own clock: Redis's `TIME`).
+pub(crate) fn within_clock_slack(t: Timestamp, before: Timestamp, after: Timestamp) -> bool {
+    let slack = Duration::from_secs(1);
+    t.plus(slack) >= before && t <= after.plus(slack)
+}
+
+/// The entry without the time a presence event carries.
+pub(crate) fn without_last_seen(e: LogEvent) -> LogEvent {
+    match e {
+        LogEvent::Presence(p) => LogEvent::Presence(p.without_last_seen()),
+        other => other,
+    }
+}
+
 fn presence(user: &str, seq: u64) -> LogEvent {
-    LogEvent::Presence(PresenceEvent {
-        username: name(user),
-        is_logged_in: seq % 2 == 1,
-        seq,
-    })
+    LogEvent::Presence(PresenceEvent::transition(name(user), seq, None))
 }
 
 /// Sign-ups and presence transitions are logged once each, in order, with
@@ -51,8 +62,20 @@ pub async fn every_change_is_logged_once_in_order(store: &dyn Store) {
     store.add_connection(&tab2, None).await.expect("add");
     let rm = |id| store.remove_connection(id, RemoveIf::Always, Offline::Now);
     rm(&tab1.id).await.expect("rm");
+    let before = Timestamp::now();
     rm(&tab2.id).await.expect("rm");
+    let after = Timestamp::now();
     let (events, end) = read_all(store, &start).await;
+    // The offline entry says when: the store's clock at the transition.
+    let seen = match events.last() {
+        Some(LogEvent::Presence(p)) => p.last_seen,
+        _ => None,
+    };
+    assert!(
+        seen.is_some_and(|t| within_clock_slack(t, before, after)),
+        "the offline entry carries its time: {seen:?}, not in {before:?}..{after:?}"
+    );
+    let events: Vec<LogEvent> = events.into_iter().map(without_last_seen).collect();
     assert_eq!(
         events,
         vec![
@@ -158,12 +181,12 @@ pub async fn users_are_paged_by_name_and_listed_by_join_time(store: &dyn Store) 
         u.created_at = later(i as u64 * 10);
         store.create_user(&u).await.expect("create");
     }
-    let first = store.list_users(None, 2).await.expect("page");
+    let first = store.list_users(None, None, 2).await.expect("page");
     let got: Vec<&str> = first.items.iter().map(|u| u.username.as_str()).collect();
     assert_eq!(got, ["amy", "bob"]);
     assert_eq!(first.next.as_deref(), Some("bob"));
     let rest = store
-        .list_users(Some(&name("bob")), 10)
+        .list_users(Some(&name("bob")), None, 10)
         .await
         .expect("page");
     let got: Vec<&str> = rest.items.iter().map(|u| u.username.as_str()).collect();

@@ -15,6 +15,7 @@ use crate::domain::{ConnectionId, SessionToken, Timestamp, UserPresence, Usernam
 mod accounts;
 mod caps;
 mod grace;
+mod last_seen;
 mod leases;
 mod listing;
 mod log;
@@ -24,6 +25,7 @@ mod tickets;
 pub use accounts::*;
 pub use caps::*;
 pub use grace::*;
+pub use last_seen::*;
 pub use leases::*;
 pub use listing::*;
 pub use log::*;
@@ -88,7 +90,10 @@ pub(crate) async fn list_all(store: &dyn Store) -> Vec<UserPresence> {
     let mut all: Vec<UserPresence> = Vec::new();
     loop {
         let after = all.last().map(|u| u.username.clone());
-        let page = store.list_users(after.as_ref(), 3).await.expect("list");
+        let page = store
+            .list_users(after.as_ref(), None, 3)
+            .await
+            .expect("list");
         all.extend(page.items);
         if page.next.is_none() {
             return all;
@@ -125,6 +130,8 @@ pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
     a_user_at_the_connection_cap_is_refused_and_nothing_changes(&make().await).await;
     a_ticket_is_taken_once(&make().await).await;
     an_expired_ticket_is_refused(&make().await).await;
+    every_way_of_going_offline_records_last_seen(&make().await).await;
+    users_are_searched_by_name_prefix_and_counted(&make().await).await;
     let store = make().await;
     racing_takes_of_a_ticket_have_one_winner(&[&store, &store]).await;
     let store = make().await;
@@ -166,6 +173,8 @@ macro_rules! conformance_suite {
             a_user_at_the_connection_cap_is_refused_and_nothing_changes,
             a_ticket_is_taken_once,
             an_expired_ticket_is_refused,
+            every_way_of_going_offline_records_last_seen,
+            users_are_searched_by_name_prefix_and_counted,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn racing_takes_of_a_ticket_have_one_winner() {

@@ -10,19 +10,21 @@ use super::attrs::{
     Item, build, limit, n, opt_n, opt_s, req_n, s, sdk, session_key, ttl_secs, username,
 };
 use super::schema::{
-    DIRECTORY, INDEX_BY_CREATED, INDEX_BY_NAME, PRESENCE_CREATED_AT, PRESENCE_DIR, PRESENCE_NAME,
-    PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY, SESSION_USERNAME, TICKET_PREFIX, TICKET_SESSION,
-    TTL, USER_CREATED_AT, USER_NAME, USER_PASSWORD_HASH,
+    DIRECTORY, INDEX_BY_CREATED, INDEX_BY_NAME, PRESENCE_CREATED_AT, PRESENCE_DIR,
+    PRESENCE_LAST_SEEN, PRESENCE_NAME, PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY,
+    SESSION_USERNAME, TICKET_PREFIX, TICKET_SESSION, TTL, USER_COUNT, USER_COUNT_KEY,
+    USER_CREATED_AT, USER_NAME, USER_PASSWORD_HASH,
 };
 use super::txn::{Contended, MAX_ATTEMPTS, TxError, backoff};
-use crate::domain::{SessionKey, Timestamp, UserPresence, Username};
+use crate::domain::{NamePrefix, PageStart, SessionKey, Timestamp, UserPresence, Username};
 use crate::store::{Page, SessionRecord, StoreError, StoreResult, UserRecord};
 
 impl DynamoStore {
-    /// Sign-up: one transaction of the account (if the name is free) and
-    /// the `dir`/`created_at` of its presence item — whose stream record is
-    /// the log's `Joined` entry. Presence counters already there (a
-    /// connection counted before the account existed) are kept.
+    /// Sign-up: one transaction of the account (if the name is free), the
+    /// `dir`/`created_at` of its presence item — whose stream record is
+    /// the log's `Joined` entry — and the count of accounts (`#count`).
+    /// Presence counters already there (a connection counted before the
+    /// account existed) are kept.
     pub(super) async fn put_user(&self, user: &UserRecord) -> StoreResult<()> {
         let put = Put::builder()
             .table_name(&self.tables.users)
@@ -43,12 +45,21 @@ impl DynamoStore {
             .expression_attribute_values(":created", n(user.created_at.as_millis()))
             .build()
             .map_err(build)?;
+        let count = Update::builder()
+            .table_name(&self.tables.users)
+            .key(USER_NAME, s(USER_COUNT_KEY))
+            .update_expression("ADD #n :one")
+            .expression_attribute_names("#n", USER_COUNT)
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build)?;
+        let count = TransactWriteItem::builder().update(count).build();
         for attempt in 0..MAX_ATTEMPTS {
             match self
                 .transact(
                     TransactWriteItem::builder().put(put.clone()),
                     joined.clone(),
-                    None,
+                    Some(count.clone()),
                 )
                 .await
             {
@@ -95,15 +106,27 @@ impl DynamoStore {
         }))
     }
 
-    /// A Query of `by_name` from `after` on (names and `seq` only).
+    /// A Query of `by_name` from `after` on (names, `seq` and `last_seen`),
+    /// with `prefix` only the names that begin with it (`begins_with` on
+    /// the sort key: a range of the index, not a filter).
     pub(super) async fn users_page(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         max: usize,
     ) -> StoreResult<Page<UserPresence>> {
         let table = &self.tables.presence;
         let want = max.saturating_add(1);
         let mut items: Vec<UserPresence> = Vec::new();
+        // With a prefix, a start key must be inside the key condition.
+        let after = match prefix.map(|p| p.start_after(after)) {
+            None => after,
+            Some(None) => {
+                return Ok(Page { items, next: None });
+            }
+            Some(Some(PageStart::From(_))) => None,
+            Some(Some(PageStart::After(a))) => Some(a),
+        };
         let mut start: Option<Item> = after.map(|a| {
             Item::from([
                 (PRESENCE_DIR.to_owned(), s(DIRECTORY)),
@@ -111,14 +134,21 @@ impl DynamoStore {
             ])
         });
         loop {
-            let out = self
+            let query = self
                 .client
                 .query()
                 .table_name(table)
                 .index_name(INDEX_BY_NAME)
-                .key_condition_expression("#dir = :dir")
                 .expression_attribute_names("#dir", PRESENCE_DIR)
-                .expression_attribute_values(":dir", s(DIRECTORY))
+                .expression_attribute_values(":dir", s(DIRECTORY));
+            let query = match prefix {
+                None => query.key_condition_expression("#dir = :dir"),
+                Some(p) => query
+                    .key_condition_expression("#dir = :dir AND begins_with(#name, :prefix)")
+                    .expression_attribute_names("#name", PRESENCE_NAME)
+                    .expression_attribute_values(":prefix", s(p.as_str())),
+            };
+            let out = query
                 .limit(limit(want - items.len()))
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -126,7 +156,8 @@ impl DynamoStore {
                 .map_err(|e| sdk("Query", e))?;
             for item in out.items() {
                 let seq = opt_n(item, PRESENCE_SEQ, table)?.unwrap_or(0);
-                items.push(UserPresence::at(username(item, PRESENCE_NAME, table)?, seq));
+                let seen = opt_n(item, PRESENCE_LAST_SEEN, table)?.map(Timestamp::from_millis);
+                items.push(UserPresence::at(username(item, PRESENCE_NAME, table)?, seq).seen(seen));
             }
             start = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
             if start.is_none() || items.len() >= want {
@@ -140,6 +171,24 @@ impl DynamoStore {
             None
         };
         Ok(Page { items, next })
+    }
+
+    /// GetItem of the count of accounts (eventually consistent: a sign-up
+    /// a moment ago may not be in it yet). No item yet: none.
+    pub(super) async fn user_count(&self) -> StoreResult<u64> {
+        let table = &self.tables.users;
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(USER_NAME, s(USER_COUNT_KEY))
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        match out.item() {
+            Some(item) => Ok(opt_n(item, USER_COUNT, table)?.unwrap_or(0)),
+            None => Ok(0),
+        }
     }
 
     /// A Query of `by_created` for `created_at > since`, oldest first.

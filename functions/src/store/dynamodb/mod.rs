@@ -28,7 +28,9 @@ use super::{
     SessionRecord, Store, StoreError, StoreResult, UserRecord,
 };
 use crate::config::Tables;
-use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp, UserPresence, Username};
+use crate::domain::{
+    ConnectionId, NamePrefix, PresenceEvent, SessionKey, Timestamp, UserPresence, Username,
+};
 
 mod accounts;
 mod attrs;
@@ -134,9 +136,14 @@ impl Store for DynamoStore {
     async fn list_users(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>> {
-        self.users_page(after, limit).await
+        self.users_page(after, prefix, limit).await
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.user_count().await
     }
 
     async fn joined_since(&self, since: Timestamp, limit: usize) -> StoreResult<Vec<Username>> {

@@ -22,7 +22,8 @@
 //!   a connect that raced past the read fails its condition and re-reads;
 //! * disconnect, `conns ≤ 1`: Delete the connection (it still exists with
 //!   this user and, for the sweep, an ended lease) + either `SET conns = 0,
-//!   seq = s + 1 REMOVE online, …` (offline now → the offline event) or
+//!   seq = s + 1, last_seen = now REMOVE online, …` (offline now → the
+//!   offline event, with its time: the user's last seen) or
 //!   `SET conns = 0, offline_at = T, pending = pending#N` (after the grace),
 //!   if unchanged;
 //! * disconnect, `conns > 1`: Delete + `SET conns = conns - 1` if `conns > 1`.
@@ -43,8 +44,9 @@ use super::attrs::{Item, build, n, opt_n, s, sdk, session_key, timestamp, userna
 use super::leases::conn_ttl;
 use super::schema::{
     CONN_ID, CONN_LEASE_UNTIL, CONN_SESSION, CONN_SHARD, CONN_USERNAME, PRESENCE_CONNS,
-    PRESENCE_NAME, PRESENCE_OFFLINE_AT, PRESENCE_ONLINE, PRESENCE_PENDING, PRESENCE_SEQ,
-    SESSION_EXPIRES_AT, SESSION_KEY, TTL, online_value, pending_value, shard_of, shard_value,
+    PRESENCE_LAST_SEEN, PRESENCE_NAME, PRESENCE_OFFLINE_AT, PRESENCE_ONLINE, PRESENCE_PENDING,
+    PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY, TTL, online_value, pending_value, shard_of,
+    shard_value,
 };
 use super::txn::{Contended, MAX_ATTEMPTS, TxError, backoff};
 use crate::domain::{ConnectionId, PresenceEvent, Timestamp, Username};
@@ -85,13 +87,9 @@ pub(super) fn unchanged(c: Counters, update: UpdateBuilder, extra: &str) -> Upda
         .condition_expression(format!("{conns_cond} AND {seq_cond}{extra}"))
 }
 
-/// An event at transition `seq`.
-pub(super) fn event(username: &Username, seq: u64) -> PresenceEvent {
-    PresenceEvent {
-        username: username.clone(),
-        is_logged_in: seq % 2 == 1,
-        seq,
-    }
+/// An event at transition `seq` (an offline one with when it happened).
+pub(super) fn event(username: &Username, seq: u64, last_seen: Option<Timestamp>) -> PresenceEvent {
+    PresenceEvent::transition(username.clone(), seq, last_seen)
 }
 
 impl DynamoStore {
@@ -179,7 +177,7 @@ impl DynamoStore {
                 .transact(TransactWriteItem::builder().put(put), update, Some(live))
                 .await
             {
-                Ok(()) => return Ok(seq.map(|seq| event(&c.username, seq))),
+                Ok(()) => return Ok(seq.map(|seq| event(&c.username, seq, None))),
                 Err(TxError::Failed(e)) => return Err(e),
                 Err(TxError::Cancelled(codes)) => {
                     if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") {
@@ -242,7 +240,8 @@ impl DynamoStore {
             };
             let delete = delete.build().map_err(build)?;
             let counters = self.counters(&user).await?;
-            let (update, went_offline, grace_started) = self.leaving(&user, counters, offline);
+            let now = Timestamp::now();
+            let (update, went_offline, grace_started) = self.leaving(&user, counters, offline, now);
             let update = update.build().map_err(build)?;
             match self
                 .transact(TransactWriteItem::builder().delete(delete), update, None)
@@ -250,7 +249,7 @@ impl DynamoStore {
             {
                 Ok(()) => {
                     return Ok(Some(Removed {
-                        went_offline: went_offline.map(|seq| event(&user, seq)),
+                        went_offline: went_offline.map(|seq| event(&user, seq, Some(now))),
                         username: user,
                         session,
                         grace_started,
@@ -269,12 +268,14 @@ impl DynamoStore {
     }
 
     /// The presence update of a connection leaving, the transition it
-    /// makes (if any) and whether a grace period starts.
+    /// makes (if any; going offline at `now`, the last seen) and whether a
+    /// grace period starts.
     fn leaving(
         &self,
         user: &Username,
         counters: Counters,
         offline: Offline,
+        now: Timestamp,
     ) -> (UpdateBuilder, Option<u64>, bool) {
         let update = self.presence_update(user);
         let conns = counters.conns.unwrap_or(0);
@@ -296,13 +297,15 @@ impl DynamoStore {
                 let next = counters.seq.unwrap_or(0) + 1;
                 let update = update
                     .update_expression(
-                        "SET #conns = :zero, #seq = :next REMOVE #online, #pending, #at",
+                        "SET #conns = :zero, #seq = :next, #seen = :seen REMOVE #online, #pending, #at",
                     )
                     .expression_attribute_names("#online", PRESENCE_ONLINE)
                     .expression_attribute_names("#pending", PRESENCE_PENDING)
                     .expression_attribute_names("#at", PRESENCE_OFFLINE_AT)
+                    .expression_attribute_names("#seen", PRESENCE_LAST_SEEN)
                     .expression_attribute_values(":zero", n(0))
-                    .expression_attribute_values(":next", n(next));
+                    .expression_attribute_values(":next", n(next))
+                    .expression_attribute_values(":seen", n(now.as_millis()));
                 (unchanged(counters, update, ""), Some(next), false)
             }
             Offline::After(at) => {
@@ -377,13 +380,16 @@ impl DynamoStore {
                 return Ok(None);
             }
             let next = counters.seq.unwrap_or(0) + 1;
+            let seen = Timestamp::now();
             let update = self
                 .presence_update(user)
-                .update_expression("SET #seq = :next REMOVE #online, #pending, #at")
+                .update_expression("SET #seq = :next, #seen = :seen REMOVE #online, #pending, #at")
                 .expression_attribute_names("#online", PRESENCE_ONLINE)
                 .expression_attribute_names("#pending", PRESENCE_PENDING)
                 .expression_attribute_names("#at", PRESENCE_OFFLINE_AT)
-                .expression_attribute_values(":next", n(next));
+                .expression_attribute_names("#seen", PRESENCE_LAST_SEEN)
+                .expression_attribute_values(":next", n(next))
+                .expression_attribute_values(":seen", n(seen.as_millis()));
             let update = unchanged(counters, update, "").build().map_err(build)?;
             let result = self
                 .client
@@ -397,7 +403,7 @@ impl DynamoStore {
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(Some(event(user, next))),
+                Ok(_) => return Ok(Some(event(user, next, Some(seen)))),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_conditional_check_failed_exception()) =>

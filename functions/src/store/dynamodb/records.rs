@@ -5,7 +5,9 @@
 //! and the `fanout` function (whose event source mapping hands over the
 //! same images).
 
-use super::schema::{PRESENCE_CREATED_AT, PRESENCE_DIR, PRESENCE_NAME, PRESENCE_SEQ};
+use super::schema::{
+    PRESENCE_CREATED_AT, PRESENCE_DIR, PRESENCE_LAST_SEEN, PRESENCE_NAME, PRESENCE_SEQ,
+};
 use serde_json::Value;
 
 use crate::domain::{LogEvent, PresenceEvent, Timestamp, Username};
@@ -24,11 +26,10 @@ pub fn log_event<'a>(
         number(old(PRESENCE_SEQ)).unwrap_or(0),
     );
     if seq > was {
-        return Some(LogEvent::Presence(PresenceEvent {
-            username,
-            is_logged_in: seq % 2 == 1,
-            seq,
-        }));
+        let last_seen = number(new(PRESENCE_LAST_SEEN)).map(Timestamp::from_millis);
+        return Some(LogEvent::Presence(PresenceEvent::transition(
+            username, seq, last_seen,
+        )));
     }
     if new(PRESENCE_DIR).is_some() && old(PRESENCE_DIR).is_none() {
         return Some(LogEvent::Joined {
@@ -100,7 +101,18 @@ mod tests {
         let Some(LogEvent::Presence(e)) = log_event(after, before) else {
             panic!("a transition")
         };
-        assert!(e.is_logged_in && e.seq == 3);
+        assert!(e.is_logged_in && e.seq == 3 && e.last_seen.is_none());
+        let gone = image(&[
+            ("username", "amy"),
+            ("dir", "users"),
+            ("seq", "4"),
+            ("conns", "0"),
+            ("last_seen", "1795000000123"),
+        ]);
+        let Some(LogEvent::Presence(e)) = log_event(gone, after) else {
+            panic!("a transition")
+        };
+        assert!(!e.is_logged_in && e.last_seen == Some(Timestamp::from_millis(1_795_000_000_123)));
         let second_tab = image(&[
             ("username", "amy"),
             ("dir", "users"),

@@ -4,8 +4,8 @@
 //!
 //! | table | key | attributes | indexes | TTL |
 //! |---|---|---|---|---|
-//! | users | `username` (S) | `password_hash` (S), `created_at` (N, ms) | — | — |
-//! | presence | `username` (S) | `conns` (N, open connections), `seq` (N, transitions so far; odd: online), `online` (S, `online#N`, only while online), `offline_at` (N, ms) and `pending` (S, `pending#N`), only while an offline waits for its grace, `dir` (S, `users`) and `created_at` (N, ms), once the account exists | `by_name` (`dir`, `username`; + `seq`), `by_created` (`dir`, `created_at`), `by_online` (`online`, `username`; + `seq`), `by_pending` (`pending`, `offline_at`) | — |
+//! | users | `username` (S) | `password_hash` (S), `created_at` (N, ms); the item `#count`: `users` (N, how many accounts) | — | — |
+//! | presence | `username` (S) | `conns` (N, open connections), `seq` (N, transitions so far; odd: online), `online` (S, `online#N`, only while online), `offline_at` (N, ms) and `pending` (S, `pending#N`), only while an offline waits for its grace, `last_seen` (N, ms, when they last went offline), `dir` (S, `users`) and `created_at` (N, ms), once the account exists | `by_name` (`dir`, `username`; + `seq`, `last_seen`), `by_created` (`dir`, `created_at`), `by_online` (`online`, `username`; + `seq`), `by_pending` (`pending`, `offline_at`) | — |
 //! | sessions | `key` (S, the [`SessionKey`](crate::domain::SessionKey) hex; a socket ticket's: `ticket#` and the ticket's hash) | `username` (S), `expires_at` (N, ms), `ttl` (N, epoch s); a ticket: `session` (S), `expires_at`, `ttl` | — | `ttl` |
 //! | connections | `id` (S) | `username` (S), `session` (S), `lease_until` (N, ms), `shard` (S, `users#N`), `ttl` (N, epoch s) | `by_group` (`shard` S, `id` S), `by_session` (`session` S, `id` S), `by_lease` (`shard` S, `lease_until` N) | `ttl` |
 //!
@@ -44,6 +44,12 @@ pub const USER_NAME: &str = "username";
 pub const USER_PASSWORD_HASH: &str = "password_hash";
 /// Users table: account creation time (N, ms since the epoch).
 pub const USER_CREATED_AT: &str = "created_at";
+/// Users table: the key of the one item that counts the accounts (no
+/// username has a `#`), with [`USER_COUNT`].
+pub const USER_COUNT_KEY: &str = "#count";
+/// Users table, the count's item: how many accounts exist (N), added to in
+/// each sign-up's own transaction.
+pub const USER_COUNT: &str = "users";
 
 /// Presence table: partition key (S), the normalised username.
 pub const PRESENCE_NAME: &str = "username";
@@ -58,6 +64,9 @@ pub const PRESENCE_ONLINE: &str = "online";
 pub const PRESENCE_PENDING: &str = "pending";
 /// Presence table: when the pending offline is due (N, ms).
 pub const PRESENCE_OFFLINE_AT: &str = "offline_at";
+/// Presence table: when the user last went offline (N, ms; "last seen"),
+/// set by the offline transition's own write.
+pub const PRESENCE_LAST_SEEN: &str = "last_seen";
 /// Presence table: [`DIRECTORY`] (S) once the account exists (indexes
 /// `by_name`, `by_created`).
 pub const PRESENCE_DIR: &str = "dir";
@@ -66,7 +75,7 @@ pub const PRESENCE_CREATED_AT: &str = "created_at";
 /// The one value of `dir`.
 pub const DIRECTORY: &str = "users";
 
-/// Presence index: every user by name, with `seq`.
+/// Presence index: every user by name, with `seq` and `last_seen`.
 pub const INDEX_BY_NAME: &str = "by_name";
 /// Presence index: every user by creation time.
 pub const INDEX_BY_CREATED: &str = "by_created";
@@ -178,21 +187,22 @@ fn key(name: &str, kind: KeyType) -> StoreResult<KeySchemaElement> {
 }
 
 fn keys_only_index(name: &str, hash: &str, range: &str) -> StoreResult<GlobalSecondaryIndex> {
-    index(name, hash, range, None)
+    index(name, hash, range, &[])
 }
 
-/// An index projecting its keys and, with `include`, that attribute too.
+/// An index projecting its keys and the attributes in `include`.
 fn index(
     name: &str,
     hash: &str,
     range: &str,
-    include: Option<&str>,
+    include: &[&str],
 ) -> StoreResult<GlobalSecondaryIndex> {
-    let projection = match include {
-        None => Projection::builder().projection_type(ProjectionType::KeysOnly),
-        Some(a) => Projection::builder()
+    let projection = if include.is_empty() {
+        Projection::builder().projection_type(ProjectionType::KeysOnly)
+    } else {
+        Projection::builder()
             .projection_type(ProjectionType::Include)
-            .non_key_attributes(a),
+            .set_non_key_attributes(Some(include.iter().map(|a| (*a).to_owned()).collect()))
     };
     GlobalSecondaryIndex::builder()
         .index_name(name)
@@ -229,7 +239,7 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> StoreResult<()> 
             INDEX_BY_NAME,
             PRESENCE_DIR,
             PRESENCE_NAME,
-            Some(PRESENCE_SEQ),
+            &[PRESENCE_SEQ, PRESENCE_LAST_SEEN],
         )?)
         .global_secondary_indexes(keys_only_index(
             INDEX_BY_CREATED,
@@ -240,7 +250,7 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> StoreResult<()> 
             INDEX_BY_ONLINE,
             PRESENCE_ONLINE,
             PRESENCE_NAME,
-            Some(PRESENCE_SEQ),
+            &[PRESENCE_SEQ],
         )?)
         .global_secondary_indexes(keys_only_index(
             INDEX_BY_PENDING,

@@ -85,11 +85,11 @@ mod tests {
     use crate::domain::{PresenceEvent, Username};
 
     fn ev(seq: u64) -> LogEvent {
-        LogEvent::Presence(PresenceEvent {
-            username: Username::parse("a").unwrap(),
-            is_logged_in: seq % 2 == 1,
+        LogEvent::Presence(PresenceEvent::transition(
+            Username::parse("a").unwrap(),
             seq,
-        })
+            None,
+        ))
     }
 
     #[test]

@@ -18,7 +18,8 @@ use super::{
     SessionRecord, Store, StoreError, StoreResult, UserRecord,
 };
 use crate::domain::{
-    ConnectionId, LogEvent, PresenceEvent, SessionKey, Timestamp, UserPresence, Username,
+    ConnectionId, LogEvent, NamePrefix, PresenceEvent, SessionKey, Timestamp, UserPresence,
+    Username,
 };
 
 mod log;
@@ -65,6 +66,8 @@ struct State {
 struct Presence {
     connections: u64,
     seq: u64,
+    /// When they last went offline.
+    last_seen: Option<Timestamp>,
 }
 
 impl MemoryStore {
@@ -109,15 +112,15 @@ impl MemoryStore {
 }
 
 impl State {
-    /// Moves `user` to transition `seq + 1` and logs it.
+    /// Moves `user` to transition `seq + 1` and logs it; going offline,
+    /// records when (last seen).
     fn transition(&mut self, user: &Username) -> PresenceEvent {
         let p = self.presence.entry(user.clone()).or_default();
         p.seq += 1;
-        let event = PresenceEvent {
-            username: user.clone(),
-            is_logged_in: p.seq % 2 == 1,
-            seq: p.seq,
-        };
+        if p.seq.is_multiple_of(2) {
+            p.last_seen = Some(Timestamp::now());
+        }
+        let event = PresenceEvent::transition(user.clone(), p.seq, p.last_seen);
         if event.is_logged_in {
             self.online.insert(user.clone(), event.seq);
         } else {
@@ -135,6 +138,12 @@ impl State {
 
     fn seq(&self, user: &Username) -> u64 {
         self.presence.get(user).map_or(0, |p| p.seq)
+    }
+
+    /// The user's row: transition number and last seen.
+    fn row(&self, user: &Username) -> UserPresence {
+        let p = self.presence.get(user).copied().unwrap_or_default();
+        UserPresence::at(user.clone(), p.seq).seen(p.last_seen)
     }
 
     fn connections(&self, user: &Username) -> u64 {
@@ -169,20 +178,17 @@ impl Store for MemoryStore {
     async fn list_users(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>> {
-        use std::ops::Bound::{Excluded, Unbounded};
         let s = self.state();
-        let start = after.map_or(Unbounded, |a| Excluded(a.clone()));
-        let mut items: Vec<UserPresence> = s
-            .users
-            .range((start, Unbounded))
-            .take(limit.saturating_add(1))
-            .map(|(u, _)| UserPresence::at(u.clone(), s.seq(u)))
-            .collect();
-        Ok(page_of(&mut items, limit, |u| {
-            u.username.as_str().to_owned()
+        Ok(super::names_page(&s.users, after, prefix, limit, |u, _| {
+            s.row(u)
         }))
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        Ok(self.state().users.len() as u64)
     }
 
     async fn joined_since(&self, since: Timestamp, limit: usize) -> StoreResult<Vec<Username>> {

@@ -24,6 +24,7 @@ redis.call('ZADD', k('group:users'), 0, ARGV[3])
 redis.call('HINCRBY', k('presence'), ARGV[4], 1)
 redis.call('ZREM', k('pending'), ARGV[4])
 if seq_of(ARGV[4]) % 2 == 0 then
-  return transition(ARGV[4])
+  local seq = transition(ARGV[4])
+  return seq
 end
 return 0

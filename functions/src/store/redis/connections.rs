@@ -4,7 +4,7 @@
 
 use redis::AsyncCommands;
 
-use super::{Corrupt, RedisStore, backend, pairs, username};
+use super::{Corrupt, RedisStore, backend, username};
 use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp, Username};
 use crate::store::{ConnectionRecord, Offline, Page, RemoveIf, Removed, StoreError, StoreResult};
 
@@ -12,11 +12,13 @@ use crate::store::{ConnectionRecord, Offline, Page, RemoveIf, Removed, StoreErro
 const RENEW_BATCH: usize = 500;
 
 fn event(username: Username, seq: u64) -> PresenceEvent {
-    PresenceEvent {
-        username,
-        is_logged_in: seq % 2 == 1,
-        seq,
-    }
+    PresenceEvent::transition(username, seq, None)
+}
+
+/// An offline transition's event, with the time the script recorded
+/// (`''` or junk: unknown).
+fn offline_event(username: Username, seq: u64, t: &str) -> PresenceEvent {
+    PresenceEvent::transition(username, seq, t.parse().ok().map(Timestamp::from_millis))
 }
 
 impl RedisStore {
@@ -58,7 +60,7 @@ impl RedisStore {
             Offline::After(t) => t.as_millis().to_string(),
         };
         let at = self.key(&["conn:", id.as_str()]);
-        let out: Option<(String, String, u64, u8)> = self
+        let out: Option<(String, String, u64, u8, String)> = self
             .invocation(&self.scripts.remove_connection)
             .arg(id.as_str())
             .arg(when)
@@ -66,14 +68,14 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        let Some((user, session, seq, grace)) = out else {
+        let Some((user, session, seq, grace, t)) = out else {
             return Ok(None);
         };
         let username = username(&user, &at)?;
         let session =
             SessionKey::parse(&session).ok_or_else(|| StoreError::backend(Corrupt(at)))?;
         Ok(Some(Removed {
-            went_offline: (seq > 0).then(|| event(username.clone(), seq)),
+            went_offline: (seq > 0).then(|| offline_event(username.clone(), seq, &t)),
             username,
             session,
             grace_started: grace == 1,
@@ -92,10 +94,17 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        Ok(pairs(flat, "pending")?
-            .into_iter()
-            .map(|(u, seq)| event(u, seq))
-            .collect())
+        flat.chunks(3)
+            .map(|c| match c {
+                [user, seq, t] => Ok(offline_event(
+                    username(user, "pending")?,
+                    seq.parse()
+                        .map_err(|_| StoreError::backend(Corrupt("pending".into())))?,
+                    t,
+                )),
+                _ => Err(StoreError::backend(Corrupt("pending".into()))),
+            })
+            .collect()
     }
 
     pub(super) async fn settle_one(
@@ -103,24 +112,24 @@ impl RedisStore {
         user: &Username,
         now: Timestamp,
     ) -> StoreResult<Option<PresenceEvent>> {
-        let seq: u64 = self
+        let (seq, t): (u64, String) = self
             .invocation(&self.scripts.settle_user)
             .arg(user.as_str())
             .arg(now.as_millis())
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        Ok((seq > 0).then(|| event(user.clone(), seq)))
+        Ok((seq > 0).then(|| offline_event(user.clone(), seq, &t)))
     }
 
     pub(super) async fn take_offline(&self, user: &Username) -> StoreResult<Option<PresenceEvent>> {
-        let seq: u64 = self
+        let (seq, t): (u64, String) = self
             .invocation(&self.scripts.offline_now)
             .arg(user.as_str())
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        Ok((seq > 0).then(|| event(user.clone(), seq)))
+        Ok((seq > 0).then(|| offline_event(user.clone(), seq, &t)))
     }
 
     pub(super) async fn extend_leases(

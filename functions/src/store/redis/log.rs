@@ -62,11 +62,10 @@ fn parse_entry(fields: &[String]) -> StoreResult<(u64, LogEvent)> {
     let event = match field(fields, "k") {
         Some("p") => {
             let seq = number("s")?;
-            LogEvent::Presence(PresenceEvent {
-                username: user,
-                is_logged_in: seq % 2 == 1,
-                seq,
-            })
+            let last_seen = field(fields, "t")
+                .and_then(|t| t.parse().ok())
+                .map(Timestamp::from_millis);
+            LogEvent::Presence(PresenceEvent::transition(user, seq, last_seen))
         }
         Some("j") => LogEvent::Joined {
             username: user,
@@ -197,6 +196,21 @@ mod tests {
         let (n, e) = parse_entry(&f(&["n", "7", "k", "p", "u", "bob", "s", "3"])).unwrap();
         assert_eq!(n, 7);
         assert!(matches!(e, LogEvent::Presence(p) if p.is_logged_in && p.seq == 3));
+        let (_, e) = parse_entry(&f(&[
+            "n",
+            "9",
+            "k",
+            "p",
+            "u",
+            "bob",
+            "s",
+            "4",
+            "t",
+            "1795000000123",
+        ]))
+        .unwrap();
+        assert!(matches!(e, LogEvent::Presence(p) if !p.is_logged_in
+                && p.last_seen == Some(Timestamp::from_millis(1_795_000_000_123))));
         let (_, e) = parse_entry(&f(&["n", "8", "k", "j", "u", "amy", "c", "99"])).unwrap();
         assert!(matches!(e, LogEvent::Joined { created_at, .. } if created_at.as_millis() == 99));
         assert!(parse_entry(&f(&["n", "8", "k", "x", "u", "amy"])).is_err());

@@ -5,7 +5,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `P user:{name}` | hash | `hash` (Argon2id PHC), `created` |
-//! | `P users` | sorted set (score 0) | every name, listed in order |
+//! | `P users` | sorted set (score 0) | every name, listed in order and searched by prefix (`ZRANGEBYLEX`); `ZCARD`: how many |
 //! | `P users:joined` | sorted set | name → creation time (ms) |
 //! | `P session:{key}` | hash, `PEXPIREAT` | `user`, `exp` |
 //! | `P ticket:{hash}` | hash, `PEXPIREAT` | a socket ticket's `session` (key), `exp`; taken by a script |
@@ -16,8 +16,9 @@
 //! | `P presence` | hash | user → open connections |
 //! | `P seq` | hash | user → presence transitions so far (odd: online) |
 //! | `P online` | hash | online user → transition number |
+//! | `P seen` | hash | user → when they last went offline (ms; "last seen"), set by the transition's script |
 //! | `P pending` | sorted set | user → grace deadline (ms) of a pending offline |
-//! | `P log` | stream | the event log: `n` (entry number), `k` (`p` presence, `j` joined), `u` user, `s` seq or `c` created |
+//! | `P log` | stream | the event log: `n` (entry number), `k` (`p` presence, `j` joined), `u` user, `s` seq (and `t`, when, on an offline one) or `c` created |
 //! | `P log:n` | string | entries appended so far |
 //!
 //! Every change of presence or of the user list is one Lua script
@@ -40,7 +41,10 @@ use super::{
     ConnectionRecord, LogCursor, LogRead, Offline, OnlineCut, Page, RemoveIf, Removed,
     SessionRecord, Store, StoreError, StoreResult, UserRecord,
 };
-use crate::domain::{ConnectionId, PresenceEvent, SessionKey, Timestamp, UserPresence, Username};
+use crate::domain::{
+    ConnectionId, NamePrefix, PageStart, PresenceEvent, SessionKey, Timestamp, UserPresence,
+    Username,
+};
 
 mod connections;
 mod log;
@@ -255,20 +259,55 @@ impl Store for RedisStore {
     async fn list_users(
         &self,
         after: Option<&Username>,
+        prefix: Option<&NamePrefix>,
         limit: usize,
     ) -> StoreResult<Page<UserPresence>> {
-        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let bound = |mark: u8, name: &str| {
+            let mut b = vec![mark];
+            b.extend_from_slice(name.as_bytes());
+            b
+        };
+        let (from, to) = match prefix {
+            None => (
+                after.map_or_else(|| b"-".to_vec(), |a| bound(b'(', a.as_str())),
+                b"+".to_vec(),
+            ),
+            Some(p) => {
+                let from = match p.start_after(after) {
+                    None => {
+                        return Ok(Page {
+                            items: Vec::new(),
+                            next: None,
+                        });
+                    }
+                    Some(PageStart::From(n)) => bound(b'[', n.as_str()),
+                    Some(PageStart::After(n)) => bound(b'(', n.as_str()),
+                };
+                let mut to = bound(b'(', p.as_str());
+                to.push(0xff);
+                (from, to)
+            }
+        };
         let flat: Vec<String> = self
             .invocation(&self.scripts.list_users)
             .arg(from)
             .arg(limit.saturating_add(1))
+            .arg(to)
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        let mut items: Vec<UserPresence> = pairs(flat, "users")?
-            .into_iter()
-            .map(|(u, seq)| UserPresence::at(u, seq))
-            .collect();
+        let mut items: Vec<UserPresence> = flat
+            .chunks(3)
+            .map(|c| match c {
+                [name, seq, seen] => Ok(UserPresence::at(
+                    username(name, "users")?,
+                    seq.parse()
+                        .map_err(|_| StoreError::backend(Corrupt("seq".into())))?,
+                )
+                .seen(seen.parse().ok().map(Timestamp::from_millis))),
+                _ => Err(StoreError::backend(Corrupt("users".into()))),
+            })
+            .collect::<StoreResult<_>>()?;
         let next = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|u| u.username.as_str().to_owned())
@@ -276,6 +315,13 @@ impl Store for RedisStore {
             None
         };
         Ok(Page { items, next })
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.conn()
+            .zcard(self.key(&["users"]))
+            .await
+            .map_err(backend)
     }
 
     async fn joined_since(&self, since: Timestamp, limit: usize) -> StoreResult<Vec<Username>> {

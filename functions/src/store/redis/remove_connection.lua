@@ -3,9 +3,10 @@
 -- ARGV[3] id, ARGV[4] '' to remove unconditionally, or a time (ms): remove
 -- only if the lease ended at or before it; ARGV[5] '' to go offline now, or
 -- the grace deadline (ms).
--- Returns nil if nothing was removed, else {user, session, seq, grace}: seq
--- the user's new transition number if they went offline now, else 0; grace
--- 1 if their offline now waits for the deadline.
+-- Returns nil if nothing was removed, else {user, session, seq, grace, t}:
+-- seq the user's new transition number if they went offline now, else 0;
+-- grace 1 if their offline now waits for the deadline; t when they went
+-- offline now (ms), else ''.
 local conn = k('conn:' .. ARGV[3])
 local rec = redis.call('HMGET', conn, 'user', 'session')
 if not rec[1] then
@@ -25,17 +26,17 @@ redis.call('DEL', conn)
 redis.call('ZREM', k('leases'), ARGV[3])
 redis.call('ZREM', k('group:users'), ARGV[3])
 redis.call('SREM', k('sconns:' .. rec[2]), ARGV[3])
-local seq, grace = 0, 0
+local seq, grace, t = 0, 0, ''
 if redis.call('HINCRBY', k('presence'), user, -1) <= 0 then
   redis.call('HDEL', k('presence'), user)
   if seq_of(user) % 2 == 1 then
     if ARGV[5] == '' then
       redis.call('ZREM', k('pending'), user)
-      seq = transition(user)
+      seq, t = transition(user)
     else
       redis.call('ZADD', k('pending'), ARGV[5], user)
       grace = 1
     end
   end
 end
-return {user, rec[2], seq, grace}
+return {user, rec[2], seq, grace, t}
