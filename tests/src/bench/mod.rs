@@ -1,7 +1,10 @@
 //! The benchmarks behind the README's figures (`bash scripts/bench.sh`,
 //! which runs the `rollcall-bench` binary): `fanout` (this module), `users`
-//! ([`users`]: cost against the number of registered users) and `churn`
-//! ([`churn`]: blips within the offline grace period).
+//! ([`users`]: cost against the number of registered users), `churn`
+//! ([`churn`]: blips within the offline grace period; with `--kill-redis`,
+//! [`crash`]: churn through a Redis SIGKILL and restart, its recovery time
+//! and events lost) and `cloud` ([`cloud`]: the Lambda handlers behind the
+//! API Gateway stand-in).
 //!
 //! The fan-out bench: for each scenario and each size N it starts real `rollcall-node`
 //! processes (release builds of the local server's own `main`), opens N
@@ -22,6 +25,7 @@
 pub mod churn;
 mod cli;
 pub mod cloud;
+pub mod crash;
 mod observers;
 pub mod users;
 
