@@ -396,10 +396,15 @@ impl Store for MemoryStore {
         let mut s = self.state();
         let mut missing = Vec::new();
         for id in ids {
-            let Some(old) = s.connections.get(id).map(|c| c.lease_until) else {
+            let Some((old, ends)) = s
+                .connections
+                .get(id)
+                .map(|c| (c.lease_until, c.session_expires_at))
+            else {
                 missing.push(id.clone());
                 continue;
             };
+            let until = until.min(ends);
             if until > old {
                 s.leases.remove(&(old, id.clone()));
                 s.leases.insert((until, id.clone()));

@@ -9,7 +9,7 @@
 //! | `P users:joined` | sorted set | name → creation time (ms) |
 //! | `P session:{key}` | hash, `PEXPIREAT` | `user`, `exp` |
 //! | `P ticket:{hash}` | hash, `PEXPIREAT` | a socket ticket's `session` (key), `exp`; taken by a script |
-//! | `P conn:{id}` | hash | `user`, `session` |
+//! | `P conn:{id}` | hash | `user`, `session`, `ends` (the session's end, ms: renewals stop there) |
 //! | `P leases` | sorted set | connection id → lease end (ms), for the sweep |
 //! | `P group:users` | sorted set (score 0) | the `users` group, paged by id |
 //! | `P sconns:{session}` | set | a session's connections (log out) |
