@@ -323,7 +323,10 @@ impl Seen {
                     a.out_of_order += 1;
                 }
             }
-            let announced = distinct.iter().filter(|s| **s > base && **s <= last).count();
+            let announced = distinct
+                .iter()
+                .filter(|s| **s > base && **s <= last)
+                .count();
             a.lost += usize::try_from(last.saturating_sub(base))
                 .unwrap_or(usize::MAX)
                 .saturating_sub(announced);
