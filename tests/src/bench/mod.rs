@@ -42,13 +42,15 @@ pub use observers::{Arrival, Observers};
 /// The bench's clients all come from one address and its observers are
 /// thousands of tabs of one user: the log-in, sign-up and socket limits
 /// would stop them, so its nodes run without.
-pub const NO_RATE_LIMITS: [(&str, &str); 8] = [
+pub const NO_RATE_LIMITS: [(&str, &str); 10] = [
     ("ROLLCALL_LOGIN_RATE_PER_ADDR", "off"),
     ("ROLLCALL_LOGIN_FAILURES_PER_USER", "off"),
     ("ROLLCALL_SIGNUP_RATE_PER_ADDR", "off"),
     ("ROLLCALL_SIGNUP_RATE_PER_USER", "off"),
     ("ROLLCALL_WS_UPGRADES_PER_SESSION", "off"),
     ("ROLLCALL_WS_UPGRADES_PER_ADDR", "off"),
+    ("ROLLCALL_WS_TICKETS_PER_SESSION", "off"),
+    ("ROLLCALL_WS_TICKETS_PER_ADDR", "off"),
     ("ROLLCALL_WS_MAX_PER_USER", "off"),
     ("ROLLCALL_WS_MESSAGE_RATE", "off"),
 ];
