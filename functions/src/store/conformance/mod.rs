@@ -18,6 +18,7 @@ mod grace;
 mod leases;
 mod listing;
 mod log;
+pub mod machine;
 mod presence;
 mod tickets;
 
