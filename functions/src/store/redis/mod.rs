@@ -53,6 +53,21 @@ pub const DEFAULT_LOG_MAX: usize = 100_000;
 /// online cut), short enough to notice a dead server.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The self-reconnecting connection's settings: [`RESPONSE_TIMEOUT`] for
+/// connecting and answering, and one quick retry of a failed reconnection.
+/// (The client's default, six retries backing off to 3.2 s, made every call
+/// made while Redis was down wait for the whole series — about 9 s — before
+/// failing: a 503 with `Retry-After: 1` should not take that long. Each
+/// call after a failed reconnection starts a new one, so the connection
+/// comes back with the first call after Redis does.)
+pub(crate) fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(200))
+}
+
 /// The Redis store. Cheap to clone (one multiplexed, self-reconnecting
 /// connection underneath, plus one for blocking log reads).
 #[derive(Clone)]
@@ -128,10 +143,7 @@ impl RedisStore {
     /// [`RedisStore::connect`] with the log trimmed to about `log_max` entries.
     pub async fn connect_with(url: &str, prefix: &str, log_max: usize) -> StoreResult<Self> {
         let client = redis::Client::open(url).map_err(StoreError::backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(RESPONSE_TIMEOUT));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config())
             .await
             .map_err(StoreError::backend)?;
         Ok(Self {
