@@ -256,7 +256,7 @@ pub async fn measure(
         if !a.exact() {
             problems.push(format!("watcher {i}: {a:?}"));
         }
-        audit = audit.add(a);
+        audit = audit.plus(a);
         problems.extend(s.problems.iter().map(|p| format!("watcher {i}: {p}")));
     }
     let opens = opens.lock().expect("opens").clone();

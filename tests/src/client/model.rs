@@ -264,7 +264,7 @@ impl Audit {
     }
 
     /// The sum of two audits (several watchers).
-    pub fn add(self, o: Audit) -> Audit {
+    pub fn plus(self, o: Audit) -> Audit {
         Audit {
             expected: self.expected + o.expected,
             received: self.received + o.received,
