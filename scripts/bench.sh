@@ -2,7 +2,8 @@
 # The README's benchmarks, on release builds: fan-out to 1,000 and 10,000
 # observer sockets (memory store; Redis; two nodes on one Redis), the user
 # base (1,000 / 10,000 / 100,000 registered users), churn within the grace
-# period, and the cloud path (the Lambda functions behind the API Gateway
+# period, churn through a Redis SIGKILL (recovery time, events lost), and
+# the cloud path (the Lambda functions behind the API Gateway
 # stand-in, with moto). Prints Markdown tables. With arguments, runs only
 # that one: e.g. `bash scripts/bench.sh users --registered 1000,100000`.
 set -euo pipefail
@@ -22,4 +23,5 @@ if [ $# -gt 0 ]; then exec "$bench" "$@"; fi
 "$bench" fanout
 "$bench" users
 "$bench" churn
+"$bench" churn --kill-redis
 "$bench" cloud

@@ -198,3 +198,25 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The presence state machine across three simulated processes on the
+    /// memory store: any interleaving of connects, closes, renewals, clock
+    /// moves, sweeps, crashes and restarts keeps its invariants (see
+    /// [`crate::store::conformance::machine`]; `tests/it/conformance.rs`
+    /// runs it on a real Redis).
+    #[test]
+    fn presence_across_processes_keeps_its_invariants(
+        codes in proptest::collection::vec(any::<(u8, u8, u8)>(), 1..80),
+    ) {
+        use crate::store::conformance::machine::{Step, run};
+        let steps: Vec<Step> = codes.into_iter().map(Step::from_code).collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(run(&crate::store::memory::MemoryStore::new(), &steps));
+    }
+}

@@ -212,3 +212,130 @@ async fn the_scheduled_socket_refresh_leaves_no_gap() {
     alice.close().await.expect("close");
     bob.close().await.expect("close");
 }
+
+/// The cloud page asks `POST /api/ws_ticket` for a ticket before each
+/// socket; while that fails (here the stand-in's Redis is SIGKILLed, so the
+/// endpoint answers 503) the page retries with backoff, and once Redis is
+/// back it gets a ticket, opens its socket and is live again — without a
+/// reload, and receiving events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_page_reconnects_after_its_ticket_requests_failed() {
+    use rollcall::push::CloseReason;
+    use rollcall::store::Store;
+    let Some(mut driver) = driver().await else {
+        return;
+    };
+    let mut redis = rollcall_tests::redis_process::RedisProcess::start().await;
+    let store = std::sync::Arc::new(
+        rollcall::store::redis::RedisStore::connect(
+            &redis.url(),
+            &rollcall_tests::redis_server::unique_prefix(),
+        )
+        .await
+        .expect("connect"),
+    );
+    let gw = rollcall_tests::gateway::spawn_gateway(store.clone(), Default::default(), &[]).await;
+    let (an, bn) = (unique_name("alice"), unique_name("bob"));
+    let http = Visitor::new(&gw.base);
+    http.sign_up(&an, PASSWORD).await;
+    http.sign_up(&bn, PASSWORD).await;
+    let alice = driver.browser().await;
+    log_in(&alice, &gw.base, &an, PASSWORD).await;
+    // A marker a reload would erase, and a record of the statuses of the
+    // page's ticket requests (its script calls the global `fetch`).
+    let record = r#"
+        window.__noReload = 42;
+        window.__tickets = [];
+        const fetch = window.fetch;
+        window.fetch = async (url, init) => {
+            const ticket = String(url).endsWith('/api/ws_ticket');
+            try {
+                const r = await fetch(url, init);
+                if (ticket) window.__tickets.push(r.status);
+                return r;
+            } catch (e) {
+                if (ticket) window.__tickets.push(0);
+                throw e;
+            }
+        };
+        return null;"#;
+    alice.execute(record, vec![]).await.expect("js");
+    let sockets = store.group_connections(None, 100).await.expect("group");
+    assert_eq!(sockets.items.len(), 1, "alice's page's socket");
+
+    // Redis goes down; the page's socket is closed (as API Gateway may at
+    // any time): its ticket requests now fail.
+    redis.kill().await;
+    gw.ctx
+        .pusher
+        .close(&sockets.items, CloseReason::Expired)
+        .await
+        .expect("close through @connections");
+    let state = || async {
+        alice
+            .execute(
+                "return document.getElementById('users').dataset.state;",
+                vec![],
+            )
+            .await
+            .expect("js")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while state().await == "live" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page saw its socket close"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The ticket requests' statuses from here on (0: no answer at all).
+    let statuses = || async {
+        let got = alice
+            .execute("return window.__tickets;", vec![])
+            .await
+            .expect("js");
+        got.as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(serde_json::Value::as_u64)
+            .collect::<Vec<u64>>()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = statuses().await;
+        if got.iter().filter(|s| **s != 200).count() >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ticket requests: {got:?}"
+        );
+        assert_ne!(state().await, "live", "no ticket, no socket ({got:?})");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    redis.restart().await;
+    wait_live(&alice).await;
+    let got = statuses().await;
+    eprintln!("ticket requests: {got:?}");
+    assert_eq!(
+        got.last(),
+        Some(&200),
+        "a ticket once Redis is back: {got:?}"
+    );
+    assert!(
+        got[..got.len() - 1].iter().all(|s| *s == 503),
+        "503 (the store is down) until then: {got:?}"
+    );
+
+    // Live indeed: bob comes online on it.
+    let bob = Visitor::new(&gw.base);
+    bob.log_in(&bn, PASSWORD).await;
+    let _tab = gw.socket(&bob).await;
+    wait_for_row(&alice, &bn, &format!("{bn}: Online")).await;
+    let marker = alice
+        .execute("return window.__noReload;", vec![])
+        .await
+        .expect("js");
+    assert_eq!(marker, serde_json::json!(42), "never reloaded");
+    alice.close().await.expect("close");
+}

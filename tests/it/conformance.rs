@@ -34,6 +34,32 @@ mod redis {
         conformance::racing_connects_never_exceed_the_cap(&stores).await;
     }
 
+    /// The presence state machine across simulated processes (see
+    /// `rollcall::store::conformance::machine`; 64 cases on memory in
+    /// `functions/src/proptests.rs`) on a real Redis: 16 cases, each on a
+    /// fresh key prefix.
+    #[test]
+    fn presence_across_processes_keeps_its_invariants_on_redis() {
+        use conformance::machine::{Step, run};
+        use proptest::prelude::*;
+        let url = redis_url();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        proptest!(ProptestConfig::with_cases(16), |(
+            codes in proptest::collection::vec(any::<(u8, u8, u8)>(), 1..60),
+        )| {
+            let steps: Vec<Step> = codes.into_iter().map(Step::from_code).collect();
+            rt.block_on(async {
+                let store = RedisStore::connect(url, &unique_prefix())
+                    .await
+                    .expect("connect");
+                run(&store, &steps).await;
+            });
+        });
+    }
+
     mod log {
         use std::time::Duration;
 

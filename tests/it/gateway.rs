@@ -388,3 +388,46 @@ async fn tickets_are_only_for_a_session_and_never_cross_site() {
         "a ticket needs no Origin (no browser sends it by itself)"
     );
 }
+
+/// A socket whose session expires is closed (issue 9): its lease stops at
+/// the session's end however often the page pings, so the scheduled sweep
+/// removes the connection — its user goes offline — and deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_is_closed_when_its_session_expires() {
+    let opts = GatewayOptions {
+        sweep_every: Some(Duration::from_millis(250)),
+        ..GatewayOptions::default()
+    };
+    let gw = spawn_gateway_on_dynamodb(
+        rollcall_tests::moto::fresh_store().await,
+        opts,
+        &[("ROLLCALL_SESSION_TTL_SECS", "3")],
+    )
+    .await;
+    let v = Visitor::new(&gw.base);
+    let name = unique_name("brief");
+    let before = Instant::now();
+    v.register(&name).await;
+    // The page's socket: a ticket, then pings every 0.3 s (each renewal
+    // due asks for a lease of 1.5 s).
+    let mut tab = gw.socket(&v).await;
+    let online = |want: bool| {
+        let store = gw.ctx.store.clone();
+        let name = name.clone();
+        async move {
+            rollcall_tests::all_users(&*store)
+                .await
+                .iter()
+                .any(|u| u.username.as_str() == name && u.is_logged_in == want)
+        }
+    };
+    assert!(online(true).await);
+    assert_eq!(tab.expect_closed(Duration::from_secs(10)).await, Some(1000));
+    let took = before.elapsed();
+    assert!(
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(8),
+        "closed {took:?} after logging in (session: 3 s)"
+    );
+    assert!(online(false).await, "offline once the sweep removed it");
+    assert_eq!(v.ws_ticket().await.err(), Some(401), "the session is over");
+}

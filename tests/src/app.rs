@@ -15,7 +15,7 @@ use crate::redis_server::{redis_url, unique_prefix};
 /// 500 ms), a silent socket is reaped after 1 s, leases last 1.5 s, the
 /// sweep runs every 250 ms, and a last socket closing announces its user
 /// offline at once (no grace period; the grace tests set their own).
-/// Log-in, sign-up and socket upgrade rate limits are off (tests about them
+/// Log-in, sign-up, socket upgrade and socket ticket rate limits are off (tests about them
 /// set their own); the cap on sockets per user and the message rate keep
 /// their defaults, which the page and the test clients must live with.
 pub const FAST: &[(&str, &str)] = &[
@@ -32,6 +32,8 @@ pub const FAST: &[(&str, &str)] = &[
     ("ROLLCALL_SIGNUP_RATE_PER_USER", "off"),
     ("ROLLCALL_WS_UPGRADES_PER_SESSION", "off"),
     ("ROLLCALL_WS_UPGRADES_PER_ADDR", "off"),
+    ("ROLLCALL_WS_TICKETS_PER_SESSION", "off"),
+    ("ROLLCALL_WS_TICKETS_PER_ADDR", "off"),
 ];
 
 /// A config from `FAST` plus `extra` (later pairs win).

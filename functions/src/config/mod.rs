@@ -187,6 +187,8 @@ pub const VARIABLES: &[(&str, Scope)] = &[
     ("ROLLCALL_SIGNUP_RATE_PER_USER", Scope::Lambda),
     ("ROLLCALL_WS_UPGRADES_PER_SESSION", Scope::Lambda),
     ("ROLLCALL_WS_UPGRADES_PER_ADDR", Scope::Lambda),
+    ("ROLLCALL_WS_TICKETS_PER_SESSION", Scope::Lambda),
+    ("ROLLCALL_WS_TICKETS_PER_ADDR", Scope::Lambda),
     ("ROLLCALL_WS_MAX_PER_USER", Scope::Lambda),
     ("ROLLCALL_WS_MESSAGE_RATE", Scope::Lambda),
     ("ROLLCALL_HTTP_TIMEOUT_SECS", Scope::Local),
@@ -299,6 +301,8 @@ impl Config {
                 ws.upgrades_per_session,
             )?,
             upgrades_per_addr: rule("ROLLCALL_WS_UPGRADES_PER_ADDR", ws.upgrades_per_addr)?,
+            tickets_per_session: rule("ROLLCALL_WS_TICKETS_PER_SESSION", ws.tickets_per_session)?,
+            tickets_per_addr: rule("ROLLCALL_WS_TICKETS_PER_ADDR", ws.tickets_per_addr)?,
             max_per_user: match get("ROLLCALL_WS_MAX_PER_USER") {
                 None => ws.max_per_user,
                 Some(v) if v.eq_ignore_ascii_case("off") => None,

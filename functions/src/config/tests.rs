@@ -121,15 +121,22 @@ fn socket_limits_parse_with_documented_defaults_and_must_leave_the_page_room() {
     let minute = Duration::from_secs(60);
     assert_eq!(c.socket_limits.upgrades_per_session, Rule::per(30, minute));
     assert_eq!(c.socket_limits.upgrades_per_addr, Rule::per(120, minute));
+    assert_eq!(c.socket_limits.tickets_per_session, Rule::per(30, minute));
+    assert_eq!(c.socket_limits.tickets_per_addr, Rule::per(120, minute));
     assert_eq!(c.socket_limits.max_per_user, Some(20));
     assert_eq!(c.socket_limits.messages, Rule::per(60, minute));
     let c = with(&[
         ("ROLLCALL_WS_UPGRADES_PER_SESSION", "off"),
+        ("ROLLCALL_WS_TICKETS_PER_ADDR", "5/10s"),
         ("ROLLCALL_WS_MAX_PER_USER", "off"),
         ("ROLLCALL_WS_MESSAGE_RATE", "10/10s"),
     ])
     .unwrap();
     assert!(c.socket_limits.upgrades_per_session.is_off());
+    assert_eq!(
+        c.socket_limits.tickets_per_addr,
+        Rule::per(5, Duration::from_secs(10))
+    );
     assert_eq!(c.socket_limits.max_per_user, None);
     assert_eq!(
         with(&[("ROLLCALL_WS_MAX_PER_USER", "3")])

@@ -1,6 +1,7 @@
 //! The sweep: announces the users whose offline grace period ended with no
 //! connection back, and finds connections whose lease ran out (their server
-//! crashed, API Gateway's `$disconnect` never came, the network vanished),
+//! crashed, API Gateway's `$disconnect` never came, the network vanished,
+//! or its session ended: a lease is never renewed past that),
 //! removes them — their users go offline at once, the grace does not apply
 //! to a lost connection — and closes whatever is left of those sockets.
 //!

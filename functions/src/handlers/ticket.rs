@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use super::auth;
 use super::respond::{self, Request, Response};
+use super::{auth, limit};
 use crate::context::AppContext;
 use crate::domain::{SessionToken, Timestamp};
 use crate::error::AppError;
@@ -30,7 +30,10 @@ pub const TICKET_LIFETIME: Duration = Duration::from_secs(30);
 /// WebSocket (`?ticket=`) of this session. 401 without a session; 415
 /// without the JSON content type and 403 from a foreign `Origin` or
 /// `Sec-Fetch-Site: cross-site` — so no other site can have a browser get
-/// one (not that it could read the reply).
+/// one (not that it could read the reply). Rate limited per client address
+/// (counted before the session is looked up, so guessed tokens count too)
+/// and per session (`ROLLCALL_WS_TICKETS_PER_ADDR`, `_PER_SESSION`): over
+/// either, 429 with `Retry-After`.
 #[tracing::instrument(skip_all)]
 pub async fn api(ctx: &AppContext, req: &Request) -> Result<Response, AppError> {
     if !respond::is_json(req) {
@@ -45,6 +48,9 @@ pub async fn api(ctx: &AppContext, req: &Request) -> Result<Response, AppError> 
     if cross_site || ctx.config.allowed_origins.check(req.headers()) == OriginVerdict::Foreign {
         return Err(AppError::Forbidden("Cross-site request refused."));
     }
+    let limits = ctx.config.socket_limits;
+    let by_addr = limit::by_addr("ticket", req);
+    limit::check(ctx, by_addr.as_deref(), limits.tickets_per_addr).await?;
     let who = match auth::from_bearer(ctx, req.headers()).await? {
         Some(who) => Some(who),
         None => auth::from_cookie(ctx, req.headers()).await?,
@@ -52,6 +58,8 @@ pub async fn api(ctx: &AppContext, req: &Request) -> Result<Response, AppError> 
     let who = who.ok_or(AppError::Unauthorized(
         "Log in first: a bearer token or session cookie is required.",
     ))?;
+    let by_session = format!("ticket:session:{}", who.session.as_str());
+    limit::check(ctx, Some(&by_session), limits.tickets_per_session).await?;
     let ticket = SessionToken::generate();
     let expires_at = Timestamp::now().plus(TICKET_LIFETIME);
     ctx.store

@@ -114,7 +114,10 @@ pub async fn connect(
         id: id.clone(),
         username: who.username.clone(),
         session: who.session.clone(),
-        lease_until: now.plus(ctx.config.lease),
+        // A session ending sooner ends the lease (the sweep then closes
+        // the connection: nothing else would on the cloud path).
+        lease_until: now.plus(ctx.config.lease).min(who.expires_at),
+        session_expires_at: who.expires_at,
     };
     let cap = ctx.config.socket_limits.max_per_user;
     let online = match ctx.store.add_connection(&record, cap).await {

@@ -37,9 +37,10 @@ impl RedisLimiter {
     /// Connects to `url`; every key starts with `prefix`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, LimitError> {
         let client = redis::Client::open(url).map_err(LimitError::backend)?;
-        let conn = ConnectionManager::new(client)
-            .await
-            .map_err(LimitError::backend)?;
+        let conn =
+            ConnectionManager::new_with_config(client, crate::store::redis::manager_config())
+                .await
+                .map_err(LimitError::backend)?;
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),

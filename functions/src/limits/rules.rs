@@ -116,6 +116,13 @@ pub struct SocketLimits {
     /// address, counted before authenticating (so forged tokens count too).
     /// Default `120/1m`.
     pub upgrades_per_addr: Rule,
+    /// `ROLLCALL_WS_TICKETS_PER_SESSION` — socket tickets
+    /// (`POST /api/ws_ticket`, one per socket the cloud page opens) per
+    /// session. Default `30/1m`, as upgrades.
+    pub tickets_per_session: Rule,
+    /// `ROLLCALL_WS_TICKETS_PER_ADDR` — socket tickets per client address,
+    /// counted before the session is looked up. Default `120/1m`.
+    pub tickets_per_addr: Rule,
     /// `ROLLCALL_WS_MAX_PER_USER` — open sockets per user, across every
     /// process; `None` (`off`): no cap. Default 20.
     pub max_per_user: Option<u32>,
@@ -132,6 +139,8 @@ impl SocketLimits {
     pub const OFF: SocketLimits = SocketLimits {
         upgrades_per_session: Rule::OFF,
         upgrades_per_addr: Rule::OFF,
+        tickets_per_session: Rule::OFF,
+        tickets_per_addr: Rule::OFF,
         max_per_user: None,
         messages: Rule::OFF,
     };
@@ -142,6 +151,8 @@ impl SocketLimits {
         Self {
             upgrades_per_session: Rule::per(30, minute),
             upgrades_per_addr: Rule::per(120, minute),
+            tickets_per_session: Rule::per(30, minute),
+            tickets_per_addr: Rule::per(120, minute),
             max_per_user: Some(20),
             messages: Rule::per(60, minute.min(client_ping * 15)),
         }

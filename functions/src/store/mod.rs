@@ -69,6 +69,11 @@ pub struct ConnectionRecord {
     pub session: SessionKey,
     /// Until when it counts as alive unless renewed.
     pub lease_until: Timestamp,
+    /// When its session ends: its lease is never renewed past it, so once
+    /// the session is over the sweep removes the connection and closes it
+    /// (on the cloud path nothing else would; the local server closes its
+    /// sockets itself at that moment).
+    pub session_expires_at: Timestamp,
 }
 
 /// What [`Store::remove_connection`] removed.
@@ -339,8 +344,10 @@ pub trait Store: Send + Sync + 'static {
     /// is immediate.
     async fn offline_now(&self, user: &Username) -> StoreResult<Option<PresenceEvent>>;
 
-    /// Extends the leases of `ids` to `until` (never shortens one). Returns
-    /// the ids that are not registered (already swept or removed).
+    /// Extends the leases of `ids` to `until`, or to their session's end
+    /// ([`ConnectionRecord::session_expires_at`]) if that comes first
+    /// (never shortens one). Returns the ids that are not registered
+    /// (already swept or removed).
     async fn renew_leases(
         &self,
         ids: &[ConnectionId],

@@ -63,6 +63,8 @@ fn rule_of(key: &str) -> &'static str {
         (Some("ws"), Some("addr")) => "ws:addr",
         (Some("ws"), Some("session")) => "ws:session",
         (Some("ws"), Some("conn")) => "ws:message",
+        (Some("ticket"), Some("addr")) => "ticket:addr",
+        (Some("ticket"), Some("session")) => "ticket:session",
         _ => "other",
     }
 }
@@ -89,6 +91,7 @@ mod tests {
         assert_eq!(rule_of("login:addr:203.0.113.7"), "login:addr");
         assert_eq!(rule_of("ws:addr:2001:db8::/64"), "ws:addr");
         assert_eq!(rule_of("ws:conn:abc"), "ws:message");
+        assert_eq!(rule_of("ticket:session:ab"), "ticket:session");
         assert_eq!(rule_of("whatever"), "other");
     }
 

@@ -208,6 +208,15 @@ pub async fn run(state: AppState, open: Open, socket: WebSocket) {
     } else {
         end
     };
+    // A lease stops at the session's end, so the sweep may take the
+    // registration at the very moment the session's own timer fires: the
+    // page should hear "session expired" (and log in) either way.
+    let end = match end {
+        End::Closed(close::EXPIRED) | End::Unregistered if Timestamp::now() >= who.expires_at => {
+            End::SessionExpired
+        }
+        end => end,
+    };
     let (code, reason) = end.code_and_reason();
     state.metrics.closed(reason);
     if let Some(code) = code {

@@ -292,3 +292,69 @@ async fn behind_a_trusted_proxy_clients_are_counted_apart() {
     assert_eq!(attempts(&direct.base, "198.51.100.1", 2).await, [401, 401]);
     assert_eq!(attempts(&direct.base, "198.51.100.2", 1).await, [429]);
 }
+
+/// `POST /api/ws_ticket` as the page sends it (the cookie of `v`, if any,
+/// the JSON content type, the page's Origin): status and `Retry-After`.
+async fn ticket_request(base: &str, v: Option<&Visitor>) -> (u16, Option<String>) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}/api/ws_ticket"))
+        .header("content-type", "application/json")
+        .header("origin", base)
+        .body("{}");
+    if let Some(v) = v {
+        req = req.header("cookie", v.cookie_header());
+    }
+    let r = req.send().await.expect("request");
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    (r.status().as_u16(), retry)
+}
+
+/// Socket tickets are limited per session and per client address (counted
+/// before the session is looked up: requests without one count too), 429
+/// with `Retry-After`; on the local server and through the Lambda adapter
+/// (by `sourceIp`) alike. (Hour-long windows: a fixed window's edge
+/// cannot fall inside the test.)
+#[tokio::test]
+async fn socket_tickets_are_limited_per_session_and_per_address() {
+    let app = spawn_with(
+        &Backend::Memory,
+        &[
+            ("ROLLCALL_WS_TICKETS_PER_SESSION", "3/1h"),
+            ("ROLLCALL_WS_TICKETS_PER_ADDR", "6/1h"),
+        ],
+    )
+    .await;
+    let gw = spawn_gateway(
+        Arc::new(MemoryStore::new()),
+        GatewayOptions::default(),
+        &[
+            ("ROLLCALL_WS_TICKETS_PER_SESSION", "3/1h"),
+            ("ROLLCALL_WS_TICKETS_PER_ADDR", "6/1h"),
+        ],
+    )
+    .await;
+    for base in [&app.base, &gw.base] {
+        let (bob, amy) = (Visitor::new(base), Visitor::new(base));
+        bob.register(&unique_name("bob")).await;
+        amy.register(&unique_name("amy")).await;
+        for _ in 0..3 {
+            assert_eq!(ticket_request(base, Some(&bob)).await.0, 200, "{base}");
+        }
+        let (status, retry) = ticket_request(base, Some(&bob)).await;
+        assert_eq!(status, 429, "{base}: bob's fourth ticket this hour");
+        let secs: u64 = retry.and_then(|r| r.parse().ok()).expect("Retry-After");
+        assert!((1..=3600).contains(&secs), "{secs}");
+        // Another session from the same address: its own count…
+        assert_eq!(ticket_request(base, Some(&amy)).await.0, 200, "{base}");
+        // …until the address has asked 6 times (bob's refused one
+        // included); anonymous requests count too, before the 401.
+        assert_eq!(ticket_request(base, None).await.0, 401, "{base}");
+        let (status, retry) = ticket_request(base, Some(&amy)).await;
+        assert_eq!(status, 429, "{base}: the address's seventh");
+        assert!(retry.is_some());
+    }
+}

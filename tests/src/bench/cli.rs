@@ -1,6 +1,7 @@
 //! `rollcall-bench [fanout] [--observers 1000,10000] [--rounds 20] [--scenarios memory,redis,redis-2-nodes]`
 //! `rollcall-bench users [--registered 1000,10000,100000] [--online 1000] [--burst 200] [--connects 5000]`
 //! `rollcall-bench churn [--grace 5] [--observers 100] [--subjects 20] [--rounds 10] [--gap-ms 500]`
+//! `rollcall-bench churn --kill-redis [--observers 50] [--subjects 20] [--churn-ms 3000] [--down-ms 2000] [--fsync everysec]`
 //! `rollcall-bench cloud [--watchers 10,1000] [--rounds 20] [--online 5000] [--stores dynamodb,redis]`
 
 use std::path::{Path, PathBuf};
@@ -8,11 +9,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::cloud::CloudStore;
-use super::{Scenario, churn, cloud, measure, table, users};
+use super::{Scenario, churn, cloud, crash, measure, table, users};
 
 const USAGE: &str = "usage: rollcall-bench [fanout] [--observers N,N..] [--rounds N] [--scenarios memory,redis,redis-2-nodes]
        rollcall-bench users [--registered N,N..] [--online N] [--burst N] [--connects N]
        rollcall-bench churn [--grace S] [--observers N] [--subjects N] [--rounds N] [--gap-ms N]
+       rollcall-bench churn --kill-redis [--observers N] [--subjects N] [--churn-ms N] [--down-ms N] [--fsync everysec|always]
        rollcall-bench cloud [--watchers N,N..] [--rounds N] [--online N] [--stores dynamodb,redis]";
 
 /// What to run.
@@ -36,6 +38,8 @@ enum Command {
         rounds: usize,
         gap_ms: usize,
     },
+    /// `churn --kill-redis`: see [`crash`].
+    Crash(crash::CrashOptions),
     Cloud {
         watchers: Vec<usize>,
         rounds: usize,
@@ -86,7 +90,16 @@ fn parse(args: &[String]) -> Result<Command, String> {
             scenarios: Scenario::ALL.to_vec(),
         },
     };
-    let mut it = rest.iter();
+    if kind == "churn" && rest.iter().any(|a| a == "--kill-redis") {
+        cmd = Command::Crash(crash::CrashOptions {
+            watchers: 50,
+            subjects: 20,
+            churn: Duration::from_secs(3),
+            down: Duration::from_secs(2),
+            fsync: "everysec",
+        });
+    }
+    let mut it = rest.iter().filter(|a| *a != "--kill-redis");
     while let Some(flag) = it.next() {
         let value = it
             .next()
@@ -118,6 +131,21 @@ fn parse(args: &[String]) -> Result<Command, String> {
             (Command::Churn { subjects, .. }, "--subjects") => *subjects = number(f, value)?,
             (Command::Churn { rounds, .. }, "--rounds") => *rounds = number(f, value)?,
             (Command::Churn { gap_ms, .. }, "--gap-ms") => *gap_ms = number(f, value)?,
+            (Command::Crash(o), "--observers") => o.watchers = number(f, value)?,
+            (Command::Crash(o), "--subjects") => o.subjects = number(f, value)?,
+            (Command::Crash(o), "--churn-ms") => {
+                o.churn = Duration::from_millis(number(f, value)? as u64)
+            }
+            (Command::Crash(o), "--down-ms") => {
+                o.down = Duration::from_millis(number(f, value)? as u64)
+            }
+            (Command::Crash(o), "--fsync") => {
+                o.fsync = match value.as_str() {
+                    "always" => "always",
+                    "everysec" => "everysec",
+                    _ => return Err(format!("--fsync: {value:?} is not always or everysec")),
+                }
+            }
             (Command::Cloud { watchers, .. }, "--watchers") => *watchers = numbers(f, value)?,
             (Command::Cloud { rounds, .. }, "--rounds") => *rounds = number(f, value)?,
             (Command::Cloud { online, .. }, "--online") => *online = number(f, value)?,
@@ -216,6 +244,14 @@ async fn execute(node: &Path, command: &Command) -> String {
             }
             churn::table(&rows)
         }
+        Command::Crash(options) => {
+            eprintln!("rollcall-bench: churn through a Redis kill, {options:?}…");
+            let mut settings: Vec<(&str, &str)> = super::NO_RATE_LIMITS.to_vec();
+            // The watchers' leases must outlive the outage (the default 90 s
+            // does; this keeps it so whatever the default becomes).
+            settings.push(("ROLLCALL_LEASE_SECS", "90"));
+            crash::table(&[crash::measure(node, &settings, *options).await])
+        }
         Command::Cloud {
             watchers,
             rounds,
@@ -270,6 +306,10 @@ mod tests {
             parse(&args("churn --grace 0.5 --gap-ms 100")).unwrap(),
             Command::Churn { gap_ms: 100, .. }
         ));
+        assert!(matches!(
+            parse(&args("churn --observers 7 --kill-redis --down-ms 500")).unwrap(),
+            Command::Crash(o) if o.watchers == 7 && o.down == Duration::from_millis(500)
+        ));
         for bad in [
             "--rounds",
             "--rounds 0",
@@ -278,6 +318,8 @@ mod tests {
             "--fast 1",
             "users --rounds 3",
             "churn --grace x",
+            "churn --kill-redis --fsync no",
+            "churn --kill-redis --grace 1",
             "cloud --stores disk",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");

@@ -277,6 +277,7 @@ async fn snapshot_of(
                             username: Username::parse(&name).expect("name"),
                             session: token.key(),
                             lease_until: Timestamp::now().plus(Duration::from_secs(3600)),
+                            session_expires_at: Timestamp::now().plus(Duration::from_secs(3600)),
                         },
                         None,
                     )

@@ -1,7 +1,10 @@
 //! The benchmarks behind the README's figures (`bash scripts/bench.sh`,
 //! which runs the `rollcall-bench` binary): `fanout` (this module), `users`
-//! ([`users`]: cost against the number of registered users) and `churn`
-//! ([`churn`]: blips within the offline grace period).
+//! ([`users`]: cost against the number of registered users), `churn`
+//! ([`churn`]: blips within the offline grace period; with `--kill-redis`,
+//! [`crash`]: churn through a Redis SIGKILL and restart, its recovery time
+//! and events lost) and `cloud` ([`cloud`]: the Lambda handlers behind the
+//! API Gateway stand-in).
 //!
 //! The fan-out bench: for each scenario and each size N it starts real `rollcall-node`
 //! processes (release builds of the local server's own `main`), opens N
@@ -22,6 +25,7 @@
 pub mod churn;
 mod cli;
 pub mod cloud;
+pub mod crash;
 mod observers;
 pub mod users;
 
@@ -38,13 +42,15 @@ pub use observers::{Arrival, Observers};
 /// The bench's clients all come from one address and its observers are
 /// thousands of tabs of one user: the log-in, sign-up and socket limits
 /// would stop them, so its nodes run without.
-pub const NO_RATE_LIMITS: [(&str, &str); 8] = [
+pub const NO_RATE_LIMITS: [(&str, &str); 10] = [
     ("ROLLCALL_LOGIN_RATE_PER_ADDR", "off"),
     ("ROLLCALL_LOGIN_FAILURES_PER_USER", "off"),
     ("ROLLCALL_SIGNUP_RATE_PER_ADDR", "off"),
     ("ROLLCALL_SIGNUP_RATE_PER_USER", "off"),
     ("ROLLCALL_WS_UPGRADES_PER_SESSION", "off"),
     ("ROLLCALL_WS_UPGRADES_PER_ADDR", "off"),
+    ("ROLLCALL_WS_TICKETS_PER_SESSION", "off"),
+    ("ROLLCALL_WS_TICKETS_PER_ADDR", "off"),
     ("ROLLCALL_WS_MAX_PER_USER", "off"),
     ("ROLLCALL_WS_MESSAGE_RATE", "off"),
 ];

@@ -16,7 +16,7 @@ mod page;
 mod socket;
 mod visitor;
 
-pub use model::{Seen, Watcher};
+pub use model::{Audit, Seen, Watcher};
 pub use page::{csrf_token, listed_users};
 pub use socket::{EVENT_WAIT, Socket, refusal, users_of};
 pub use visitor::{Reply, Visitor};

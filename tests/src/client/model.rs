@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -34,6 +34,12 @@ pub struct Seen {
     pub resets: usize,
     /// Every presence event received, in order: name, online, seq.
     pub events: Vec<(String, bool, u64)>,
+    /// When each of [`Seen::events`] arrived (same index).
+    pub arrived: Vec<Instant>,
+    /// Where the last complete snapshot (the first one, or the last reset)
+    /// left off: the number of [`Seen::events`] before it, and the users
+    /// it listed online with their transition numbers.
+    pub last_snapshot: (usize, BTreeMap<String, u64>),
     /// The events the model ignored as older than what it showed.
     pub dropped: Vec<(String, bool, u64)>,
     /// The events the page's JS rules would have ignored.
@@ -76,6 +82,14 @@ impl Seen {
 
     /// A complete reset snapshot listing `listed` (the online users).
     fn snapshot(&mut self, listed: &[(String, bool, u64)]) {
+        self.last_snapshot = (
+            self.events.len(),
+            listed
+                .iter()
+                .filter(|(_, on, _)| *on)
+                .map(|(n, _, seq)| (n.clone(), *seq))
+                .collect(),
+        );
         // The model: everyone unlisted is offline with no known number.
         for (on, seq) in self.users.values_mut() {
             *on = false;
@@ -100,6 +114,7 @@ impl Seen {
 
     fn event(&mut self, name: &str, online: bool, seq: u64) {
         self.events.push((name.to_owned(), online, seq));
+        self.arrived.push(Instant::now());
         // Both: `if (!exact && seq < r.seq) return;`
         for (users, dropped) in [
             (&mut self.users, &mut self.dropped),
@@ -218,5 +233,104 @@ fn apply(s: &mut Seen, parts: &mut Vec<(String, bool, u64)>, m: &Value) {
             };
             s.event(n, on, seq);
         }
+    }
+}
+
+/// How a watcher's events since its last complete snapshot add up against
+/// the store's transitions ([`Seen::audit`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Audit {
+    /// Transitions the store made since the snapshot, as far as the
+    /// watcher can know (for a user a reset snapshot showed offline, from
+    /// the first event of theirs it received).
+    pub expected: usize,
+    /// Events received since the snapshot.
+    pub received: usize,
+    /// Transitions in that range no event announced.
+    pub lost: usize,
+    /// Events received more than once.
+    pub duplicates: usize,
+    /// Events that came after one with a higher number for the same user.
+    pub out_of_order: usize,
+    /// Events numbered at or before the snapshot's number, or beyond the
+    /// store's.
+    pub stray: usize,
+}
+
+impl Audit {
+    /// Everything announced once, in order, nothing else.
+    pub fn exact(&self) -> bool {
+        self.lost == 0 && self.duplicates == 0 && self.out_of_order == 0 && self.stray == 0
+    }
+
+    /// The sum of two audits (several watchers).
+    pub fn plus(self, o: Audit) -> Audit {
+        Audit {
+            expected: self.expected + o.expected,
+            received: self.received + o.received,
+            lost: self.lost + o.lost,
+            duplicates: self.duplicates + o.duplicates,
+            out_of_order: self.out_of_order + o.out_of_order,
+            stray: self.stray + o.stray,
+        }
+    }
+}
+
+impl Seen {
+    /// Checks the events since the last complete snapshot against the
+    /// store: `start` is every user's transition number when the watcher's
+    /// socket opened (read while nothing moved; it stands for the first
+    /// snapshot, which lists only online users), `end` every user's now.
+    /// After a reset snapshot, a user it listed starts from the listed
+    /// number; one it did not (offline, number unknown) from just before
+    /// their first event since (an offline event first means the online
+    /// one before it was lost).
+    pub fn audit(&self, start: &HashMap<String, u64>, end: &HashMap<String, u64>) -> Audit {
+        let (from, listed) = &self.last_snapshot;
+        let since = &self.events[(*from).min(self.events.len())..];
+        let mut names: std::collections::BTreeSet<&str> = end.keys().map(String::as_str).collect();
+        names.extend(since.iter().map(|(n, _, _)| n.as_str()));
+        let mut a = Audit {
+            received: since.len(),
+            ..Audit::default()
+        };
+        for name in names {
+            let seqs: Vec<u64> = since
+                .iter()
+                .filter(|(n, _, _)| n == name)
+                .map(|(_, _, s)| *s)
+                .collect();
+            let base = if self.resets == 0 {
+                start.get(name).copied()
+            } else {
+                listed.get(name).copied()
+            };
+            let base = match (base, seqs.first()) {
+                (Some(b), _) => b,
+                (None, None) => continue,
+                (None, Some(&f)) => f.saturating_sub(if f % 2 == 1 { 1 } else { 2 }),
+            };
+            let last = end.get(name).copied().unwrap_or(0);
+            a.expected += usize::try_from(last.saturating_sub(base)).unwrap_or(usize::MAX);
+            let mut distinct = std::collections::BTreeSet::new();
+            for (i, &s) in seqs.iter().enumerate() {
+                if !distinct.insert(s) {
+                    a.duplicates += 1;
+                } else if s <= base || s > last {
+                    a.stray += 1;
+                }
+                if i > 0 && s < seqs[i - 1] {
+                    a.out_of_order += 1;
+                }
+            }
+            let announced = distinct
+                .iter()
+                .filter(|s| **s > base && **s <= last)
+                .count();
+            a.lost += usize::try_from(last.saturating_sub(base))
+                .unwrap_or(usize::MAX)
+                .saturating_sub(announced);
+        }
+        a
     }
 }

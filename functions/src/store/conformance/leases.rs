@@ -32,6 +32,40 @@ pub async fn renewing_leases_reports_unknown_connections(store: &dyn Store) {
     );
 }
 
+/// A renewal stops at the session's end, so a connection of an expired
+/// session is swept (on the cloud path nothing else closes it); a renewal
+/// after it changes nothing and still finds the connection registered.
+pub async fn a_lease_is_never_renewed_past_its_sessions_end(store: &dyn Store) {
+    store.create_user(&user("alice")).await.expect("create");
+    let brief = open_session(store, "alice", later(30)).await;
+    let long = open_session(store, "alice", later(600)).await;
+    let (a, b) = (conn(&brief, later(20)), conn(&long, later(20)));
+    store.add_connection(&a, None).await.expect("add");
+    store.add_connection(&b, None).await.expect("add");
+    let both = [a.id.clone(), b.id.clone()];
+    let missing = store.renew_leases(&both, later(50)).await.expect("renew");
+    assert!(missing.is_empty(), "{missing:?}");
+    // a's lease ends with its session, at 30; b's at 50.
+    let expired = |at| async move {
+        store
+            .expired_connections(later(at), 10)
+            .await
+            .expect("expired")
+    };
+    assert!(expired(29).await.is_empty());
+    assert_eq!(expired(30).await, vec![a.id.clone()]);
+    let missing = store.renew_leases(&both, later(90)).await.expect("renew");
+    assert!(missing.is_empty(), "still registered: {missing:?}");
+    assert_eq!(expired(31).await, vec![a.id.clone()]);
+    assert_eq!(expired(60).await, vec![a.id.clone()], "b renewed to 90");
+    let removed = store
+        .remove_connection(&a.id, RemoveIf::ExpiredAt(later(31)), Offline::Now)
+        .await
+        .expect("rm")
+        .expect("swept");
+    assert_eq!(removed.went_offline, None, "alice still has b");
+}
+
 /// The sweep finds only expired leases, and a conditional remove leaves a
 /// connection whose lease was renewed in the meantime.
 pub async fn the_sweep_removes_only_expired_connections(store: &dyn Store) {

@@ -19,6 +19,7 @@ mod last_seen;
 mod leases;
 mod listing;
 mod log;
+pub mod machine;
 mod presence;
 mod tickets;
 
@@ -77,7 +78,8 @@ pub(crate) fn conn(s: &SessionRecord, lease_until: Timestamp) -> ConnectionRecor
         id: ConnectionId::generate(),
         username: s.username.clone(),
         session: s.key.clone(),
-        lease_until,
+        lease_until: lease_until.min(s.expires_at),
+        session_expires_at: s.expires_at,
     }
 }
 
@@ -113,6 +115,7 @@ pub async fn run_all<S: Store, F: AsyncFn() -> S>(make: F) {
     removing_an_unknown_connection_does_nothing(&make().await).await;
     adding_the_same_connection_twice_counts_it_once(&make().await).await;
     renewing_leases_reports_unknown_connections(&make().await).await;
+    a_lease_is_never_renewed_past_its_sessions_end(&make().await).await;
     the_sweep_removes_only_expired_connections(&make().await).await;
     connections_are_listed_by_session(&make().await).await;
     the_group_is_paged_without_gaps_or_repeats(&make().await).await;
@@ -156,6 +159,7 @@ macro_rules! conformance_suite {
             removing_an_unknown_connection_does_nothing,
             adding_the_same_connection_twice_counts_it_once,
             renewing_leases_reports_unknown_connections,
+            a_lease_is_never_renewed_past_its_sessions_end,
             the_sweep_removes_only_expired_connections,
             connections_are_listed_by_session,
             the_group_is_paged_without_gaps_or_repeats,

@@ -43,10 +43,10 @@ use super::DynamoStore;
 use super::attrs::{Item, build, n, opt_n, s, sdk, session_key, timestamp, username};
 use super::leases::conn_ttl;
 use super::schema::{
-    CONN_ID, CONN_LEASE_UNTIL, CONN_SESSION, CONN_SHARD, CONN_USERNAME, PRESENCE_CONNS,
-    PRESENCE_LAST_SEEN, PRESENCE_NAME, PRESENCE_OFFLINE_AT, PRESENCE_ONLINE, PRESENCE_PENDING,
-    PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY, TTL, online_value, pending_value, shard_of,
-    shard_value,
+    CONN_ID, CONN_LEASE_UNTIL, CONN_SESSION, CONN_SESSION_ENDS, CONN_SHARD, CONN_USERNAME,
+    PRESENCE_CONNS, PRESENCE_LAST_SEEN, PRESENCE_NAME, PRESENCE_OFFLINE_AT, PRESENCE_ONLINE,
+    PRESENCE_PENDING, PRESENCE_SEQ, SESSION_EXPIRES_AT, SESSION_KEY, TTL, online_value,
+    pending_value, shard_of, shard_value,
 };
 use super::txn::{Contended, MAX_ATTEMPTS, TxError, backoff};
 use crate::domain::{ConnectionId, PresenceEvent, Timestamp, Username};
@@ -104,6 +104,10 @@ impl DynamoStore {
         item.insert(CONN_USERNAME.into(), s(c.username.as_str()));
         item.insert(CONN_SESSION.into(), s(c.session.as_str()));
         item.insert(CONN_LEASE_UNTIL.into(), n(c.lease_until.as_millis()));
+        item.insert(
+            CONN_SESSION_ENDS.into(),
+            n(c.session_expires_at.as_millis()),
+        );
         item.insert(CONN_SHARD.into(), s(shard_value(shard_of(&c.id))));
         item.insert(TTL.into(), n(conn_ttl(c.lease_until)));
         for attempt in 0..MAX_ATTEMPTS {

@@ -107,6 +107,8 @@ pub const CONN_USERNAME: &str = "username";
 pub const CONN_SESSION: &str = "session";
 /// Connections table: lease end (N, ms).
 pub const CONN_LEASE_UNTIL: &str = "lease_until";
+/// Connections table: when its session ends (N, ms): renewals stop there.
+pub const CONN_SESSION_ENDS: &str = "session_ends";
 /// Connections table: group shard (S), `users#N`; see [`shard_of`].
 pub const CONN_SHARD: &str = "shard";
 

@@ -402,10 +402,15 @@ impl Store for MemoryStore {
         let mut s = self.state();
         let mut missing = Vec::new();
         for id in ids {
-            let Some(old) = s.connections.get(id).map(|c| c.lease_until) else {
+            let Some((old, ends)) = s
+                .connections
+                .get(id)
+                .map(|c| (c.lease_until, c.session_expires_at))
+            else {
                 missing.push(id.clone());
                 continue;
             };
+            let until = until.min(ends);
             if until > old {
                 s.leases.remove(&(old, id.clone()));
                 s.leases.insert((until, id.clone()));
@@ -486,7 +491,8 @@ impl Store for MemoryStore {
             if let Some(read) = self.state().log.read(after, max.max(1)) {
                 return Ok(read);
             }
-            if tokio::time::timeout_at(deadline, appended).await.is_err() {
+            // No wait asked for: no timer either (it would cost a tick).
+            if wait.is_zero() || tokio::time::timeout_at(deadline, appended).await.is_err() {
                 return Ok(LogRead::Entries {
                     events: Vec::new(),
                     cursor: after.clone(),

@@ -1,7 +1,8 @@
 -- Register a connection, count it for its user, cancel the user's pending
 -- offline, and on 0 -> 1 move them online (logged), atomically.
 -- ARGV[3] id, ARGV[4] user, ARGV[5] session key, ARGV[6] lease end (ms),
--- ARGV[7] most connections the user may have ('' for no cap)
+-- ARGV[7] most connections the user may have ('' for no cap), ARGV[8] the
+-- session's end (ms: renewals stop there)
 -- Returns the user's new transition number if they came online, else 0;
 -- -1 (and nothing changed) if the session no longer exists (logged out or
 -- expired: session keys expire by PEXPIREAT); -2 (and nothing changed) if
@@ -17,7 +18,7 @@ end
 if ARGV[7] ~= '' and tonumber(redis.call('HGET', k('presence'), ARGV[4]) or '0') >= tonumber(ARGV[7]) then
   return -2
 end
-redis.call('HSET', conn, 'user', ARGV[4], 'session', ARGV[5])
+redis.call('HSET', conn, 'user', ARGV[4], 'session', ARGV[5], 'ends', ARGV[8])
 redis.call('ZADD', k('leases'), ARGV[6], ARGV[3])
 redis.call('SADD', k('sconns:' .. ARGV[5]), ARGV[3])
 redis.call('ZADD', k('group:users'), 0, ARGV[3])

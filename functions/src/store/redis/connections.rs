@@ -34,6 +34,7 @@ impl RedisStore {
             .arg(c.session.as_str())
             .arg(c.lease_until.as_millis())
             .arg(max_per_user.map(|n| n.to_string()).unwrap_or_default())
+            .arg(c.session_expires_at.as_millis())
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
@@ -140,7 +141,7 @@ impl RedisStore {
         let mut missing = Vec::new();
         for chunk in ids.chunks(RENEW_BATCH) {
             let mut call = self.scripts.renew_leases.key(self.key(&["leases"]));
-            call.arg(until.as_millis());
+            call.arg(until.as_millis()).arg(self.key(&["conn:"]));
             for id in chunk {
                 call.arg(id.as_str());
             }

@@ -9,7 +9,7 @@
 //! | `P users:joined` | sorted set | name → creation time (ms) |
 //! | `P session:{key}` | hash, `PEXPIREAT` | `user`, `exp` |
 //! | `P ticket:{hash}` | hash, `PEXPIREAT` | a socket ticket's `session` (key), `exp`; taken by a script |
-//! | `P conn:{id}` | hash | `user`, `session` |
+//! | `P conn:{id}` | hash | `user`, `session`, `ends` (the session's end, ms: renewals stop there) |
 //! | `P leases` | sorted set | connection id → lease end (ms), for the sweep |
 //! | `P group:users` | sorted set (score 0) | the `users` group, paged by id |
 //! | `P sconns:{session}` | set | a session's connections (log out) |
@@ -56,6 +56,21 @@ pub const DEFAULT_LOG_MAX: usize = 100_000;
 /// reconnects): long enough for the largest reads (a page of users, an
 /// online cut), short enough to notice a dead server.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The self-reconnecting connection's settings: [`RESPONSE_TIMEOUT`] for
+/// connecting and answering, and one quick retry of a failed reconnection.
+/// (The client's default, six retries backing off to 3.2 s, made every call
+/// made while Redis was down wait for the whole series — about 9 s — before
+/// failing: a 503 with `Retry-After: 1` should not take that long. Each
+/// call after a failed reconnection starts a new one, so the connection
+/// comes back with the first call after Redis does.)
+pub(crate) fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(200))
+}
 
 /// The Redis store. Cheap to clone (one multiplexed, self-reconnecting
 /// connection underneath, plus one for blocking log reads).
@@ -132,10 +147,7 @@ impl RedisStore {
     /// [`RedisStore::connect`] with the log trimmed to about `log_max` entries.
     pub async fn connect_with(url: &str, prefix: &str, log_max: usize) -> StoreResult<Self> {
         let client = redis::Client::open(url).map_err(StoreError::backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(RESPONSE_TIMEOUT));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config())
             .await
             .map_err(StoreError::backend)?;
         Ok(Self {
