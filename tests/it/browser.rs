@@ -327,11 +327,20 @@ async fn the_cloud_page_reconnects_after_its_ticket_requests_failed() {
         "503 (the store is down) until then: {got:?}"
     );
 
-    // Live indeed: bob comes online on it.
+    // Live indeed: bob comes online on it. A push message the outage made
+    // fail (e.g. alice's own arrival, being delivered as Redis died) is
+    // retried once its visibility ends (10 s in the stand-in), and its FIFO
+    // shard holds bob's event behind it until then.
     let bob = Visitor::new(&gw.base);
     bob.log_in(&bn, PASSWORD).await;
     let _tab = gw.socket(&bob).await;
-    wait_for_row(&alice, &bn, &format!("{bn}: Online")).await;
+    rollcall_tests::browser::wait_for_row_within(
+        &alice,
+        &bn,
+        &format!("{bn}: Online"),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
     let marker = alice
         .execute("return window.__noReload;", vec![])
         .await

@@ -101,8 +101,13 @@ impl Drop for Chromedriver {
 
 /// Polls the text of the list row of `name` until it equals `want`.
 pub async fn wait_for_row(browser: &Client, name: &str, want: &str) {
+    wait_for_row_within(browser, name, want, Duration::from_secs(15)).await;
+}
+
+/// [`wait_for_row`] with its own deadline.
+pub async fn wait_for_row_within(browser: &Client, name: &str, want: &str, within: Duration) {
     let css = format!("li[data-username=\"{name}\"]");
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + within;
     let mut last = String::new();
     while Instant::now() < deadline {
         if let Ok(el) = browser.find(Locator::Css(&css)).await

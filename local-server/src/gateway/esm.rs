@@ -49,6 +49,13 @@ pub struct EventSources {
     pub push_pollers: usize,
 }
 
+/// How long a received message stays hidden (the template's: 360 s for
+/// `push.fifo`, 180 s for `settle`). Shorter here, so that a test whose
+/// store was down sees a failed message, and the shard's events a FIFO
+/// queue holds behind it, retried within seconds; long enough for the
+/// benches' largest batch.
+const VISIBILITY_SECS: &str = "10";
+
 /// Creates (or finds) the two queues named after `prefix` and returns
 /// their URLs: `{prefix}push.fifo` (FIFO, no content-based deduplication:
 /// the functions give ids) and `{prefix}settle`.
@@ -57,14 +64,14 @@ pub async fn create_queues(sqs: &Sqs, prefix: &str) -> Result<(String, String), 
         .create_queue()
         .queue_name(format!("{prefix}push.fifo"))
         .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY_SECS)
         .send()
         .await
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
     let settle = sqs
         .create_queue()
         .queue_name(format!("{prefix}settle"))
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY_SECS)
         .send()
         .await
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;

@@ -204,6 +204,10 @@ pub async fn measure(
     for r in readers {
         r.abort();
     }
+    // The watchers' closes (W `$disconnect`s and their fan-outs) finish
+    // before the next phase: on moto, which serves one request at a time,
+    // they would otherwise run under the snapshot and the next store's run.
+    until_unregistered(&*store).await;
     // The snapshot on a stand-in that reads no stream: seeding thousands
     // of users online through the store would otherwise fan out each of
     // them (to the watchers above, and on moto, one request at a time).
@@ -225,6 +229,18 @@ pub async fn measure(
         event: (quantile(events.clone(), 0.5), quantile(events, 0.99)),
         snapshot,
     }
+}
+
+/// Waits (at most 5 minutes) until the store lists no connection.
+async fn until_unregistered(store: &dyn Store) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        match store.group_connections(None, 1).await {
+            Ok(page) if page.items.is_empty() => return,
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    eprintln!("rollcall-bench: connections still registered after 5 minutes; going on");
 }
 
 /// Waits until `watchers` sockets have the mover's event saying `online`;
