@@ -329,7 +329,7 @@ async fn the_cloud_page_reconnects_after_its_ticket_requests_failed() {
 
     // Live indeed: bob comes online on it. A push message the outage made
     // fail (e.g. alice's own arrival, being delivered as Redis died) is
-    // retried once its visibility ends (10 s in the stand-in), and its FIFO
+    // retried after its backoff (1, 2, 4 … s: `retry_later`), and its FIFO
     // shard holds bob's event behind it until then.
     let bob = Visitor::new(&gw.base);
     bob.log_in(&bn, PASSWORD).await;

@@ -306,3 +306,64 @@ fn query_parameters_reach_the_connect_function() {
         Some("SESSION_TOKEN")
     );
 }
+
+#[tokio::test]
+async fn a_failed_push_message_and_those_after_it_come_back_after_a_short_backoff() {
+    let Setup { ctx, queues, .. } = setup().await;
+    let good = serde_json::to_string(&rollcall::queue::PushMessage {
+        shard: 0,
+        event: rollcall::domain::PresenceEvent::transition(
+            Username::parse("josé").expect("name"),
+            1,
+            None,
+        ),
+    })
+    .expect("json");
+    let record = |id: &str, body: &str, count: &str| {
+        serde_json::json!({
+            "messageId": id,
+            "receiptHandle": format!("receipt-{id}"),
+            "body": body,
+            "attributes": { "ApproximateReceiveCount": count },
+            "eventSource": "aws:sqs",
+        })
+    };
+    // The second is JSON but not a push message: it fails; the third is
+    // held behind it (a FIFO group stays in order).
+    let batch = serde_json::json!({ "Records": [
+        record("m1", &good, "1"),
+        record("m2", r#"{"shard":"x"}"#, "1"),
+        record("m3", &good, "3"),
+    ]});
+    let reply = rollcall::lambda::push(
+        &ctx,
+        lambda_http::LambdaEvent::new(batch, lambda_http::Context::default()),
+    )
+    .await
+    .expect("push");
+    assert_eq!(
+        reply,
+        serde_json::json!({ "batchItemFailures": [
+            { "itemIdentifier": "m2" }, { "itemIdentifier": "m3" }
+        ]})
+    );
+    let retries: Vec<_> = queues
+        .take_retries()
+        .into_iter()
+        .map(|(q, r)| (q, r.receipt, r.after.as_secs()))
+        .collect();
+    use rollcall::queue::QueueName::Push;
+    assert_eq!(
+        retries,
+        [
+            (Push, "receipt-m2".to_owned(), 1),
+            (Push, "receipt-m3".to_owned(), 4)
+        ],
+        "made visible again after 1 s, 2 s, 4 s … by receive count, not the queue's 360 s"
+    );
+    assert_eq!(
+        rollcall::queue::retry_backoff(20).as_secs(),
+        60,
+        "at most a minute"
+    );
+}

@@ -43,6 +43,34 @@ pub struct SettleMessage {
     pub due: u64,
 }
 
+/// Which of the two queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueName {
+    /// The push FIFO queue.
+    Push,
+    /// The settle queue.
+    Settle,
+}
+
+/// A received message to hand out again sooner than its queue's visibility
+/// timeout: its receipt handle and how long until then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryLater {
+    /// The receipt handle of this receive.
+    pub receipt: String,
+    /// When it should be handed out again.
+    pub after: std::time::Duration,
+}
+
+/// How long a message that failed its `receive_count`-th delivery waits
+/// before the next: 1, 2, 4, 8, 16 s … at most 60 s. (The queues' visibility
+/// timeout, 360 s for `push.fifo`, would otherwise hold a FIFO shard's
+/// later events back that long after one failure.)
+pub fn retry_backoff(receive_count: u32) -> std::time::Duration {
+    let exp = receive_count.saturating_sub(1).min(6);
+    std::time::Duration::from_secs((1u64 << exp).min(60))
+}
+
 /// Where the Lambda functions hand work over.
 #[async_trait]
 pub trait Queues: Send + Sync + 'static {
@@ -51,4 +79,9 @@ pub trait Queues: Send + Sync + 'static {
 
     /// Asks for `user`'s grace period to be settled at `due`.
     async fn settle_at(&self, user: &Username, due: Timestamp) -> Result<(), PushError>;
+
+    /// Makes failed messages of `queue` visible again after their
+    /// `after` (`ChangeMessageVisibility`), instead of the queue's timeout.
+    async fn retry_later(&self, queue: QueueName, messages: &[RetryLater])
+    -> Result<(), PushError>;
 }

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{PushMessage, Queues, SettleMessage};
+use super::{PushMessage, QueueName, Queues, RetryLater, SettleMessage};
 use crate::domain::{PresenceEvent, Timestamp, Username};
 use crate::push::PushError;
 
@@ -13,6 +13,7 @@ use crate::push::PushError;
 pub struct RecordingQueues {
     pushed: Mutex<Vec<PushMessage>>,
     settles: Mutex<Vec<SettleMessage>>,
+    retries: Mutex<Vec<(QueueName, RetryLater)>>,
 }
 
 impl RecordingQueues {
@@ -24,6 +25,11 @@ impl RecordingQueues {
     /// The push messages so far, taken.
     pub fn take_pushed(&self) -> Vec<PushMessage> {
         std::mem::take(&mut self.pushed.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The messages asked to be retried sooner so far, taken.
+    pub fn take_retries(&self) -> Vec<(QueueName, RetryLater)> {
+        std::mem::take(&mut self.retries.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The settle messages so far, taken.
@@ -53,6 +59,18 @@ impl Queues for RecordingQueues {
                 username: user.clone(),
                 due: due.as_millis(),
             });
+        Ok(())
+    }
+
+    async fn retry_later(
+        &self,
+        queue: QueueName,
+        messages: &[RetryLater],
+    ) -> Result<(), PushError> {
+        self.retries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(messages.iter().map(|m| (queue, m.clone())));
         Ok(())
     }
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, SendMessageBatchRequestEntry};
 use sha2::{Digest, Sha256};
 
-use super::{PushMessage, Queues, SettleMessage};
+use super::{PushMessage, QueueName, Queues, RetryLater, SettleMessage};
 use crate::domain::{PresenceEvent, Timestamp, Username};
 use crate::push::PushError;
 
@@ -120,6 +120,48 @@ impl Queues for SqsQueues {
             .send()
             .await
             .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn retry_later(
+        &self,
+        queue: QueueName,
+        messages: &[RetryLater],
+    ) -> Result<(), PushError> {
+        let url = match queue {
+            QueueName::Push => &self.push_url,
+            QueueName::Settle => &self.settle_url,
+        };
+        for chunk in messages.chunks(BATCH) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, m) in chunk.iter().enumerate() {
+                entries.push(
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&m.receipt)
+                        .visibility_timeout(i32::try_from(m.after.as_secs()).unwrap_or(60))
+                        .build()
+                        .map_err(PushError::new)?,
+                );
+            }
+            let out = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(failed)?;
+            if !out.failed().is_empty() {
+                let why = out
+                    .failed()
+                    .iter()
+                    .map(|f| f.code().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(PushError::new(Refused(out.failed().len(), why)));
+            }
+        }
         Ok(())
     }
 }

@@ -5,3 +5,4 @@
 
 mod grace;
 mod order;
+mod retry;

@@ -184,6 +184,8 @@ fn the_stream_feeds_fanout_and_the_queues_feed_push_and_settle() {
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
+            // A failed message's retry backoff (`retry_later`).
+            "sqs:ChangeMessageVisibility",
         ] {
             assert!(
                 allows(&role, action, &arn),
