@@ -693,6 +693,21 @@ async fn the_user_list_is_searched_by_prefix_and_bad_input_is_refused() {
     me.register(&unique_name("me")).await;
     let p = unique_name("srch");
     rollcall_tests::seed_users(&*app.ctx.store, (0..5).map(|i| format!("{p}{i}"))).await;
+    // The server lists from its presence view, which learns of sign-ups
+    // from the store's log: wait until it has all five.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = me.get(&format!("/api/users?q={p}&limit=5")).await;
+        let n = serde_json::from_str::<Vec<Value>>(&all.body).map_or(0, |v| v.len());
+        if n == 5 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the view has {n} of 5"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let r = me.get(&format!("/api/users?q={p}&limit=3")).await;
     assert_eq!(r.status, 200);
     let got: Vec<Value> = serde_json::from_str(&r.body).expect("JSON");
