@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, SendMessageBatchRequestEntry,
+};
 use sha2::{Digest, Sha256};
 
 use super::{PushMessage, QueueName, Queues, RetryLater, SettleMessage};
@@ -93,15 +95,7 @@ impl Queues for SqsQueues {
                 .send()
                 .await
                 .map_err(failed)?;
-            if !out.failed().is_empty() {
-                let why = out
-                    .failed()
-                    .iter()
-                    .map(|f| f.code().to_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(PushError::new(Refused(out.failed().len(), why)));
-            }
+            refused(out.failed())?;
         }
         Ok(())
     }
@@ -152,18 +146,23 @@ impl Queues for SqsQueues {
                 .send()
                 .await
                 .map_err(failed)?;
-            if !out.failed().is_empty() {
-                let why = out
-                    .failed()
-                    .iter()
-                    .map(|f| f.code().to_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(PushError::new(Refused(out.failed().len(), why)));
-            }
+            refused(out.failed())?;
         }
         Ok(())
     }
+}
+
+/// An error naming the entries of a batch SQS refused, if any.
+fn refused(failed: &[BatchResultErrorEntry]) -> Result<(), PushError> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let why = failed
+        .iter()
+        .map(|f| f.code().to_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(PushError::new(Refused(failed.len(), why)))
 }
 
 /// An SQS call failed.
