@@ -50,10 +50,10 @@ pub struct EventSources {
 }
 
 /// How long a received message stays hidden (the template's: 360 s for
-/// `push.fifo`, 180 s for `settle`). Shorter here, so that a test whose
-/// store was down sees a failed message, and the shard's events a FIFO
-/// queue holds behind it, retried within seconds; long enough for the
-/// benches' largest batch.
+/// `push.fifo`, 180 s for `settle`). A failed message comes back sooner
+/// anyway (the functions' `retry_later`); this applies when that call
+/// fails too, and is shorter here so a test then waits seconds, not
+/// minutes. Long enough for the benches' largest batch.
 const VISIBILITY_SECS: &str = "10";
 
 /// Creates (or finds) the two queues named after `prefix` and returns
