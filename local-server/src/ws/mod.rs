@@ -15,48 +15,67 @@
 //!
 //! # Layout
 //!
-//! * `mod.rs` — [`upgrade`].
+//! * `mod.rs` — [`upgrade`]: the handshake.
 //! * [`socket`] — the loop: snapshot, events, pings, client messages, and
 //!   closing with the right code.
+//! * [`frames`] — frames out, written straight to the connection; frames in
+//!   parsed by tungstenite.
 
 use std::net::SocketAddr;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use hyper_util::rt::TokioIo;
 use rollcall::domain::{ConnectionId, Timestamp};
+use rollcall::error::AppError;
 use rollcall::handlers::respond::{self, Format};
 use rollcall::handlers::ws::{self as shared, MAX_CLIENT_MESSAGE_BYTES};
+use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument as _;
+use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::app::AppState;
 
+pub mod frames;
 pub mod socket;
 
-/// Read buffer per socket. Client messages are tiny; tungstenite's 128 KiB
-/// default would cost 128 KiB per idle socket.
-const READ_BUFFER: usize = 1024;
+/// Read buffer per socket. Client messages are tiny (a ping, a snapshot
+/// request); tungstenite's 128 KiB default would cost 128 KiB per idle
+/// socket. A longer message is read in several reads.
+const READ_BUFFER: usize = 256;
 
-/// `GET /users/[?since=MS]` with an upgrade: 401/403/429 unless
-/// [`shared::authorize`] says yes and [`shared::connect`] registers it,
-/// then the socket runs in [`socket::run`]. `since` is the time of the
-/// page's list: users who joined after it are listed right after the
-/// snapshot.
+/// `GET /users/[?since=MS]` with an upgrade: 400 unless it is a WebSocket
+/// handshake (RFC 6455 §4.2.1), 401/403/429 unless [`shared::authorize`]
+/// says yes and [`shared::connect`] registers it, then `101` and the
+/// socket runs in [`socket::run`]. `since` is the time of the page's list:
+/// users who joined after it are listed right after the snapshot.
+///
+/// The handshake is answered here rather than by axum's `WebSocketUpgrade`
+/// because the socket is not a tungstenite stream for writing: see
+/// [`frames`].
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ws: WebSocketUpgrade,
-    headers: HeaderMap,
-    uri: Uri,
+    mut req: Request,
 ) -> Response {
     let ctx = &state.ctx;
-    let client = ctx.config.trusted_proxies.client_of(peer.ip(), &headers);
-    let refuse = |e: rollcall::error::AppError| {
+    let refuse = |e: AppError| {
         state.metrics.upgrades_refused.inc();
         crate::app::to_axum(e.into_response(Format::Json))
     };
-    let who = match shared::authorize(ctx, &headers, uri.query(), Some(client)).await {
+    let accept = match handshake(req.headers()) {
+        Ok(accept) => accept,
+        Err(e) => return refuse(e),
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return refuse(AppError::BadRequest(
+            "this connection cannot be upgraded".into(),
+        ));
+    };
+    let (headers, uri) = (req.headers(), req.uri());
+    let client = ctx.config.trusted_proxies.client_of(peer.ip(), headers);
+    let who = match shared::authorize(ctx, headers, uri.query(), Some(client)).await {
         Ok(who) => who,
         Err(e) => return refuse(e),
     };
@@ -72,26 +91,134 @@ pub async fn upgrade(
     let since = respond::query_param(uri.query(), "since")
         .and_then(|s| s.parse().ok())
         .map(Timestamp::from_millis);
+    let open = socket::Open {
+        id,
+        who,
+        online,
+        since,
+    };
     let tracker = state.sockets.clone();
-    let (failed_ctx, failed_id, failed_span) = (ctx.clone(), id.clone(), span.clone());
-    let failed_tracker = tracker.clone();
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
-        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
-        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
-        .on_failed_upgrade(move |e| {
-            // Registered, but the client went away before the 101 landed.
-            failed_span.in_scope(|| tracing::debug!(error = %e, "upgrade failed; unregistering"));
-            failed_tracker.spawn(socket::unregister(failed_ctx, failed_id).instrument(failed_span));
+    let task = async move {
+        let io = match on_upgrade.await {
+            Ok(io) => TokioIo::new(io),
+            Err(e) => {
+                // Registered, but the client went away before the 101 landed.
+                tracing::debug!(error = %e, "upgrade failed; unregistering");
+                socket::unregister(state.ctx.clone(), open.id).await;
+                return;
+            }
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0)
+            .max_message_size(Some(MAX_CLIENT_MESSAGE_BYTES))
+            .max_frame_size(Some(MAX_CLIENT_MESSAGE_BYTES));
+        let ws = WebSocketStream::from_raw_socket(frames::ReadOnly(io), Role::Server, Some(config))
+            .await;
+        socket::run(state, open, ws).await;
+    };
+    tracker.spawn(task.instrument(span));
+    switching_protocols(accept)
+}
+
+/// Checks a WebSocket handshake's request headers (what axum's
+/// `WebSocketUpgrade` checks); returns the `Sec-WebSocket-Accept` value.
+fn handshake(headers: &HeaderMap) -> Result<HeaderValue, AppError> {
+    let has = |name: HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
         })
-        .on_upgrade(move |ws| {
-            let open = socket::Open {
-                id,
-                who,
-                online,
-                since,
-            };
-            tracker.track_future(socket::run(state, open, ws).instrument(span))
-        })
+    };
+    if !has(header::CONNECTION, "upgrade") {
+        return Err(AppError::BadRequest(
+            "Connection header did not include 'upgrade'".into(),
+        ));
+    }
+    if !has(header::UPGRADE, "websocket") {
+        return Err(AppError::BadRequest(
+            "`Upgrade` header did not include 'websocket'".into(),
+        ));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err(AppError::BadRequest(
+            "`Sec-WebSocket-Version` header did not include '13'".into(),
+        ));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| AppError::BadRequest("`Sec-WebSocket-Key` header missing".into()))?;
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    HeaderValue::try_from(accept).map_err(|e| AppError::Internal(Box::new(e)))
+}
+
+/// The `101 Switching Protocols` answer to a handshake.
+fn switching_protocols(accept: HeaderValue) -> Response {
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn a_handshake_is_accepted_with_the_rfc_s_example_key() {
+        let ok = headers(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "WebSocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        // RFC 6455 §1.3.
+        assert_eq!(handshake(&ok).unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn a_request_that_is_not_a_handshake_is_refused() {
+        let base = [
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
+        for skip in 0..base.len() {
+            let h: Vec<_> = base
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, p)| *p)
+                .collect();
+            assert!(
+                matches!(handshake(&headers(&h)), Err(AppError::BadRequest(_))),
+                "without {}",
+                base[skip].0
+            );
+        }
+        let old = headers(&[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "8"),
+            ("sec-websocket-key", "x"),
+        ]);
+        assert!(handshake(&old).is_err());
+    }
 }

@@ -3,15 +3,19 @@
 //! closing with a code that says why, however the socket ends; then
 //! unregistering, retried until the store takes it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use axum::extract::ws::Utf8Bytes;
+use futures_util::StreamExt;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use rollcall::domain::{ConnectionId, PresenceEvent, Timestamp};
 use rollcall::handlers::auth::Authenticated;
 use rollcall::handlers::ws::{self as shared, Reply};
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::Message;
 
+use super::frames::{self, ReadOnly};
 use crate::app::AppState;
 use crate::hub::{Outbound, close};
 use rollcall::limits::bucket::TokenBucket;
@@ -75,17 +79,22 @@ impl End {
     }
 }
 
+/// The socket as [`run`] gets it: tungstenite parses what the client sends;
+/// what the server sends is written to the connection underneath with
+/// [`frames`] (see there).
+pub type Ws = WebSocketStream<ReadOnly<TokioIo<Upgraded>>>;
+
 /// One socket's life, once registered: snapshot, then events and pings
 /// out and client messages in until either side ends it or its session
 /// expires; then unregister (retried until the store takes it), and if it
 /// was the user's last socket they go offline after the grace period.
 ///
+/// One loop does both directions, so only it writes to the connection.
 /// This future lives as long as the socket, at the size of its largest
 /// state: the store calls it makes now and then (a client message, the
 /// `joined` list, unregistering) are boxed while they run, so an idle
-/// socket does not carry their space (measured with `size_of_val` in a
-/// release build: 2,392 bytes unboxed, 2,184 boxed).
-pub async fn run(state: AppState, open: Open, socket: WebSocket) {
+/// socket does not carry their space.
+pub async fn run(state: AppState, open: Open, mut ws: Ws) {
     let Open {
         id,
         who,
@@ -93,7 +102,6 @@ pub async fn run(state: AppState, open: Open, socket: WebSocket) {
         since,
     } = open;
     let ctx = &state.ctx;
-    let (mut sink, mut stream) = socket.split();
     // Our own arrival is in the log; once the view has it, the snapshot
     // shows us online and the event itself is not sent to us.
     if let Some(e) = &online
@@ -108,98 +116,98 @@ pub async fn run(state: AppState, open: Open, socket: WebSocket) {
     tracing::debug!("socket open");
 
     let started = Instant::now();
-    let heard = AtomicU64::new(0); // ms since `started` of the last frame received
+    let mut heard = started; // the last frame received
     let ping_every = ctx.config.ws_ping_interval;
     let idle_limit = ctx.config.ws_idle_timeout;
-    let closing = reg.cancel.clone();
     let mut allowance = TokenBucket::new(ctx.config.socket_limits.messages, started);
     let session_left = Duration::from_millis(
         who.expires_at
             .as_millis()
             .saturating_sub(Timestamp::now().as_millis()),
     );
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let closing = reg.cancel.clone();
+    let cancelled = closing.cancelled();
+    let session_over = tokio::time::sleep(session_left);
+    tokio::pin!(cancelled, session_over);
 
-    let sending = async {
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-        loop {
-            tokio::select! {
-                out = reg.rx.recv() => {
-                    let ok = match out {
-                        Some(Outbound(frames)) => send_all(&mut sink, &frames, idle_limit).await,
-                        None => false,
-                    };
-                    if !ok {
-                        return End::Broken;
+    let end = loop {
+        tokio::select! {
+            out = reg.rx.recv() => {
+                let ok = match out {
+                    Some(Outbound(frames)) => {
+                        deadline(idle_limit, frames::write_texts(io(&mut ws), &frames)).await
                     }
+                    None => false,
+                };
+                if !ok {
+                    break End::Broken;
                 }
-                _ = ping.tick() => {
-                    let silent = started.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
-                    if silent > idle_limit {
-                        tracing::info!("reaping a silent socket");
-                        return End::Idle;
+            }
+            msg = ws.next() => {
+                let now = Instant::now();
+                heard = now;
+                let counted = matches!(
+                    msg,
+                    Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_)))
+                );
+                if counted && allowance.as_mut().is_some_and(|b| !b.take(now)) {
+                    tracing::info!("closing a socket over its message rate");
+                    state.metrics.limited("ws:message");
+                    break End::TooManyMessages;
+                }
+                match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        let handled =
+                            shared::default(ctx, &id, text.as_str(), shared::Lease::KeptByServer);
+                        match Box::pin(handled).await {
+                            Ok(Reply::Nothing) => {}
+                            Ok(Reply::Send(m)) => {
+                                let _ = replies.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
+                            }
+                            Ok(Reply::Snapshot { since }) => {
+                                state.feed.snapshot_to(&replies);
+                                Box::pin(queue_joined(&state, &replies, since)).await;
+                            }
+                            Ok(Reply::Close) => break End::Unregistered,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "client message failed");
+                            }
+                        }
                     }
-                    if !send(&mut sink, Message::Ping(bytes::Bytes::new()), idle_limit).await {
-                        return End::Broken;
+                    // tungstenite's own pong went nowhere (see `frames`).
+                    Some(Ok(Message::Ping(payload))) => {
+                        if !deadline(idle_limit, frames::write_control(io(&mut ws), frames::PONG, &payload)).await {
+                            break End::Broken;
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        // Echo the client's code (RFC 6455 §5.5.1).
+                        let payload = frame.map_or_else(Vec::new, |f| frames::close_payload(f.code.into(), ""));
+                        let _ = deadline(CLOSE_WAIT, frames::write_control(io(&mut ws), frames::CLOSE, &payload)).await;
+                        break End::Client;
+                    }
+                    Some(Ok(_)) => {} // binary and pongs are ignored
+                    None | Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => break End::Client,
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "socket read failed");
+                        // An oversized message is a protocol error we can name.
+                        break if matches!(e, tungstenite::Error::Capacity(_)) { End::TooBig } else { End::Broken };
                     }
                 }
             }
+            _ = ping.tick() => {
+                if heard.elapsed() > idle_limit {
+                    tracing::info!("reaping a silent socket");
+                    break End::Idle;
+                }
+                if !deadline(idle_limit, frames::write_control(io(&mut ws), frames::PING, &[])).await {
+                    break End::Broken;
+                }
+            }
+            () = &mut cancelled => break End::Closed(reg.close_code()),
+            () = &mut session_over => break End::SessionExpired,
         }
-    };
-
-    let receiving = async {
-        while let Some(msg) = stream.next().await {
-            let now = Instant::now();
-            heard.store(millis(now - started), Ordering::Relaxed);
-            let counted = matches!(
-                msg,
-                Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_))
-            );
-            if counted && allowance.as_mut().is_some_and(|b| !b.take(now)) {
-                tracing::info!("closing a socket over its message rate");
-                state.metrics.limited("ws:message");
-                return End::TooManyMessages;
-            }
-            match msg {
-                Ok(Message::Text(text)) => {
-                    let handled =
-                        shared::default(ctx, &id, text.as_str(), shared::Lease::KeptByServer);
-                    match Box::pin(handled).await {
-                        Ok(Reply::Nothing) => {}
-                        Ok(Reply::Send(m)) => {
-                            let _ = replies.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
-                        }
-                        Ok(Reply::Snapshot { since }) => {
-                            state.feed.snapshot_to(&replies);
-                            Box::pin(queue_joined(&state, &replies, since)).await;
-                        }
-                        Ok(Reply::Close) => return End::Unregistered,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "client message failed");
-                        }
-                    }
-                }
-                Ok(Message::Close(_)) => return End::Client,
-                Ok(_) => {} // binary is ignored; pings are answered by the library
-                Err(e) => {
-                    tracing::debug!(error = %e, "socket read failed");
-                    // An oversized message is a protocol error we can name.
-                    let too_big = matches!(
-                        e.into_inner().downcast_ref::<tungstenite::Error>(),
-                        Some(tungstenite::Error::Capacity(_))
-                    );
-                    return if too_big { End::TooBig } else { End::Broken };
-                }
-            }
-        }
-        End::Client
-    };
-
-    let end = tokio::select! {
-        end = sending => end,
-        end = receiving => end,
-        () = closing.cancelled() => End::Closed(reg.close_code()),
-        () = tokio::time::sleep(session_left) => End::SessionExpired,
     };
     state.hub.unregister(&id);
     // Closed from outside while ending for another reason: say why.
@@ -224,14 +232,33 @@ pub async fn run(state: AppState, open: Open, socket: WebSocket) {
             End::SessionExpired => "session expired",
             _ => close_text(code),
         };
-        let frame = Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(text),
-        }));
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
+        let payload = frames::close_payload(code, text);
+        let _ = deadline(
+            CLOSE_WAIT,
+            frames::write_control(io(&mut ws), frames::CLOSE, &payload),
+        )
+        .await;
     }
+    drop(ws);
     Box::pin(unregister(ctx.clone(), id)).await;
     tracing::debug!(reason, "socket closed");
+}
+
+/// How long a closing socket waits for its close frame to be written.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// The connection under `ws`, for writing.
+fn io(ws: &mut Ws) -> &mut TokioIo<Upgraded> {
+    &mut ws.get_mut().0
+}
+
+/// Runs a write with a deadline: a peer that stops reading cannot hold the
+/// loop. Whether it finished in time.
+async fn deadline(
+    limit: Duration,
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+) -> bool {
+    matches!(tokio::time::timeout(limit, write).await, Ok(Ok(())))
 }
 
 /// How long a new socket waits for the view to show its own arrival.
@@ -270,32 +297,6 @@ pub async fn unregister(ctx: rollcall::AppContext, id: ConnectionId) {
     }
 }
 
-/// Sends `frames` in order, each with [`send`]'s deadline.
-async fn send_all(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    frames: &[Utf8Bytes],
-    deadline: Duration,
-) -> bool {
-    for f in frames {
-        if !send(sink, Message::Text(f.clone()), deadline).await {
-            return false;
-        }
-    }
-    true
-}
-
-/// Sends with a deadline: a peer that stops reading cannot hold the loop.
-async fn send(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    msg: Message,
-    deadline: Duration,
-) -> bool {
-    matches!(
-        tokio::time::timeout(deadline, sink.send(msg)).await,
-        Ok(Ok(()))
-    )
-}
-
 /// The reason sent with a close code.
 fn close_text(code: u16) -> &'static str {
     match code {
@@ -307,8 +308,4 @@ fn close_text(code: u16) -> &'static str {
         close::TOO_MANY_MESSAGES => "too many messages; reconnect later",
         _ => "server error",
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
