@@ -28,7 +28,9 @@ use bytes::Bytes;
 use rollcall::domain::{ConnectionId, Timestamp, Username};
 use rollcall::presence::PresenceView;
 use rollcall::store::{LogCursor, LogRead, Store, StoreResult};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
+
+use crate::hub::queue;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -126,7 +128,7 @@ impl Feed {
     }
 
     /// Queues a fresh snapshot on one socket, in order with the events.
-    pub fn snapshot_to(&self, tx: &mpsc::Sender<Outbound>) {
+    pub fn snapshot_to(&self, tx: &queue::Sender<Outbound>) {
         self.view.join(|frames| {
             let _ = tx.try_send(outbound(frames));
         });

@@ -15,10 +15,11 @@ use std::sync::{Arc, RwLock};
 use axum::extract::ws::Utf8Bytes;
 use prometheus_client::metrics::counter::Counter;
 use rollcall::domain::ConnectionId;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::BusMessage;
+
+pub mod queue;
 
 /// Events a socket may have queued before it counts as too slow and is
 /// closed (it reconnects and resynchronises from a snapshot).
@@ -58,7 +59,7 @@ impl Outbound {
 
 /// The hub's handle on one socket.
 struct Slot {
-    tx: mpsc::Sender<Outbound>,
+    tx: queue::Sender<Outbound>,
     cancel: CancellationToken,
     code: Arc<AtomicU16>,
 }
@@ -66,9 +67,9 @@ struct Slot {
 /// What a socket gets when it registers.
 pub struct Registration {
     /// Its queue.
-    pub rx: mpsc::Receiver<Outbound>,
+    pub rx: queue::Receiver<Outbound>,
     /// For queueing its own replies behind the events already queued.
-    pub tx: mpsc::Sender<Outbound>,
+    pub tx: queue::Sender<Outbound>,
     /// Cancelled when the socket must close; [`Registration::close_code`] says why.
     pub cancel: CancellationToken,
     code: Arc<AtomicU16>,
@@ -114,7 +115,7 @@ impl Hub {
     /// Adds a socket whose queue starts with `first` (its snapshot); from
     /// now on it receives every event.
     pub fn register(&self, id: &ConnectionId, first: Outbound) -> Registration {
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let (tx, rx) = queue::channel(QUEUE_CAPACITY);
         let _ = tx.try_send(first);
         let cancel = self.shutdown.child_token();
         let code = Arc::new(AtomicU16::new(close::GOING_AWAY));
@@ -176,11 +177,11 @@ impl Hub {
         for slot in sockets.values() {
             match slot.tx.try_send(frames.clone()) {
                 Ok(()) => queued += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(queue::TrySendError::Full) => {
                     slot.code.store(close::LAGGING, Ordering::Relaxed);
                     slot.cancel.cancel();
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(queue::TrySendError::Closed) => {}
             }
         }
         drop(sockets);

@@ -4,7 +4,7 @@ use super::*;
 
 fn received(r: &mut Registration) -> Vec<String> {
     let mut out = Vec::new();
-    while let Ok(Outbound(frames)) = r.rx.try_recv() {
+    while let Some(Outbound(frames)) = r.rx.try_recv() {
         out.extend(frames.iter().map(|b| b.as_str().to_owned()));
     }
     out

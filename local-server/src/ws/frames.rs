@@ -61,23 +61,29 @@ fn header(opcode: u8, len: usize) -> ([u8; 10], usize) {
 /// Writes each of `payloads` as a text frame, in order, in as few writes as
 /// the connection takes (one per [`FRAMES_PER_WRITE`] frames when it takes
 /// them whole).
+///
+/// The future of this call is part of every socket's task (it is how
+/// events go out), so its headers and slices for many frames are on the
+/// heap, for the call only: a single frame, the common case, needs none.
 pub async fn write_texts<S, T>(io: &mut S, payloads: &[T]) -> io::Result<()>
 where
     S: AsyncWrite + Unpin,
     T: Deref<Target = str>,
 {
-    for chunk in payloads.chunks(FRAMES_PER_WRITE) {
-        let mut headers = [([0u8; 10], 0usize); FRAMES_PER_WRITE];
-        for (h, p) in headers.iter_mut().zip(chunk) {
-            *h = header(TEXT, p.len());
+    if let [one] = payloads {
+        let (h, n) = header(TEXT, one.len());
+        let mut slices = [IoSlice::new(&h[..n]), IoSlice::new(one.as_bytes())];
+        write_all_vectored(io, &mut slices).await?;
+    } else {
+        for chunk in payloads.chunks(FRAMES_PER_WRITE) {
+            let headers: Vec<_> = chunk.iter().map(|p| header(TEXT, p.len())).collect();
+            let mut slices: Vec<IoSlice<'_>> = headers
+                .iter()
+                .zip(chunk)
+                .flat_map(|((h, n), p)| [IoSlice::new(&h[..*n]), IoSlice::new(p.as_bytes())])
+                .collect();
+            write_all_vectored(io, &mut slices).await?;
         }
-        let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE];
-        for (i, p) in chunk.iter().enumerate() {
-            let (h, n) = &headers[i];
-            slices[2 * i] = IoSlice::new(&h[..*n]);
-            slices[2 * i + 1] = IoSlice::new(p.as_bytes());
-        }
-        write_all_vectored(io, &mut slices[..2 * chunk.len()]).await?;
     }
     io.flush().await
 }

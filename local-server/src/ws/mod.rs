@@ -104,7 +104,9 @@ pub async fn upgrade(
             Err(e) => {
                 // Registered, but the client went away before the 101 landed.
                 tracing::debug!(error = %e, "upgrade failed; unregistering");
-                socket::unregister(state.ctx.clone(), open.id).await;
+                // Boxed: the task's future is as big as its largest state
+                // for the socket's whole life.
+                Box::pin(socket::unregister(state.ctx.clone(), open.id)).await;
                 return;
             }
         };

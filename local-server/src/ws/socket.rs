@@ -17,9 +17,9 @@ use tungstenite::Message;
 
 use super::frames::{self, ReadOnly};
 use crate::app::AppState;
+use crate::hub::queue;
 use crate::hub::{Outbound, close};
 use rollcall::limits::bucket::TokenBucket;
-use tokio::sync::mpsc;
 
 /// A registered connection, about to run.
 pub struct Open {
@@ -265,7 +265,7 @@ async fn deadline(
 const JOIN_WAIT: Duration = Duration::from_secs(2);
 
 /// Queues the `joined` message for a client whose list is from `since`.
-async fn queue_joined(state: &AppState, tx: &mpsc::Sender<Outbound>, since: Option<Timestamp>) {
+async fn queue_joined(state: &AppState, tx: &queue::Sender<Outbound>, since: Option<Timestamp>) {
     match shared::joined(&state.ctx, since).await {
         Ok(Some(m)) => {
             let _ = tx.try_send(Outbound::one(Utf8Bytes::from(m.to_json())));
