@@ -29,12 +29,10 @@ use rollcall::domain::{ConnectionId, Timestamp, Username};
 use rollcall::presence::PresenceView;
 use rollcall::store::{LogCursor, LogRead, Store, StoreResult};
 use tokio::sync::Notify;
-
-use crate::hub::queue;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{Hub, Outbound, Registration};
+use crate::hub::{Hub, Outbound, Registration, queue};
 use crate::metrics::{Failure, Metrics};
 
 /// Entries read per call.

@@ -71,9 +71,7 @@ where
     T: Deref<Target = str>,
 {
     if let [one] = payloads {
-        let (h, n) = header(TEXT, one.len());
-        let mut slices = [IoSlice::new(&h[..n]), IoSlice::new(one.as_bytes())];
-        write_all_vectored(io, &mut slices).await?;
+        write_frame(io, TEXT, one.as_bytes()).await?;
     } else {
         for chunk in payloads.chunks(FRAMES_PER_WRITE) {
             let headers: Vec<_> = chunk.iter().map(|p| header(TEXT, p.len())).collect();
@@ -94,11 +92,23 @@ pub async fn write_control<S>(io: &mut S, opcode: u8, payload: &[u8]) -> io::Res
 where
     S: AsyncWrite + Unpin,
 {
-    let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
-    let (h, n) = header(opcode, payload.len());
-    let mut slices = [IoSlice::new(&h[..n]), IoSlice::new(payload)];
-    write_all_vectored(io, &mut slices).await?;
+    write_frame(
+        io,
+        opcode,
+        &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)],
+    )
+    .await?;
     io.flush().await
+}
+
+/// Writes one frame: its header and `payload`, in one vectored write when
+/// the connection takes it whole.
+async fn write_frame<S>(io: &mut S, opcode: u8, payload: &[u8]) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let (h, n) = header(opcode, payload.len());
+    write_all_vectored(io, &mut [IoSlice::new(&h[..n]), IoSlice::new(payload)]).await
 }
 
 /// The payload of a close frame: the code, then the reason cut to fit.

@@ -104,8 +104,6 @@ pub async fn upgrade(
             Err(e) => {
                 // Registered, but the client went away before the 101 landed.
                 tracing::debug!(error = %e, "upgrade failed; unregistering");
-                // Boxed: the task's future is as big as its largest state
-                // for the socket's whole life.
                 Box::pin(socket::unregister(state.ctx.clone(), open.id)).await;
                 return;
             }
@@ -115,9 +113,16 @@ pub async fn upgrade(
             .write_buffer_size(0)
             .max_message_size(Some(MAX_CLIENT_MESSAGE_BYTES))
             .max_frame_size(Some(MAX_CLIENT_MESSAGE_BYTES));
-        let ws = WebSocketStream::from_raw_socket(frames::ReadOnly(io), Role::Server, Some(config))
-            .await;
-        socket::run(state, open, ws).await;
+        // Both boxed, so this task's own future stays small: the socket's
+        // loop is one allocation of its own size, and the handshake's
+        // state is freed once it is done.
+        let ws = Box::pin(WebSocketStream::from_raw_socket(
+            frames::ReadOnly(io),
+            Role::Server,
+            Some(config),
+        ))
+        .await;
+        Box::pin(socket::run(state, open, ws)).await;
     };
     tracker.spawn(task.instrument(span));
     switching_protocols(accept)
