@@ -4,14 +4,16 @@
 //! `tokio::sync::mpsc` would do, but it costs about 1 KiB per channel
 //! before anything is queued (cache-padded halves and a first block of 32
 //! slots), and every open socket has one: this one is a mutex-guarded
-//! `VecDeque` that grows with what is queued, and a `Notify`, ~150 bytes.
+//! `VecDeque` that grows with what is queued, and the receiver's waker
+//! (an `AtomicWaker`: one receiver, so no list of waiters), ~100 bytes.
 //! The mutex is held for a push or a pop, never across an `.await`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 /// Why [`Sender::try_send`] did not queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +26,7 @@ pub enum TrySendError {
 
 struct Shared<T> {
     state: Mutex<State<T>>,
-    ready: Notify,
+    ready: AtomicWaker,
     senders: AtomicUsize,
     capacity: usize,
 }
@@ -48,7 +50,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             items: VecDeque::new(),
             closed: false,
         }),
-        ready: Notify::new(),
+        ready: AtomicWaker::new(),
         senders: AtomicUsize::new(1),
         capacity,
     });
@@ -73,7 +75,7 @@ impl<T> Sender<T> {
         }
         state.items.push_back(item);
         drop(state);
-        self.0.ready.notify_one();
+        self.0.ready.wake();
         Ok(())
     }
 }
@@ -88,7 +90,7 @@ impl<T> Clone for Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if self.0.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.ready.notify_one();
+            self.0.ready.wake();
         }
     }
 }
@@ -97,17 +99,29 @@ impl<T> Receiver<T> {
     /// The next item, waiting for one; `None` once it is empty and every
     /// sender is gone. Cancel-safe: an item is only taken when returned.
     pub async fn recv(&mut self) -> Option<T> {
-        loop {
-            if let Some(item) = self.0.lock().items.pop_front() {
-                return Some(item);
-            }
-            if self.0.senders.load(Ordering::Acquire) == 0 {
-                // Every push happened before the last sender left.
-                return self.0.lock().items.pop_front();
-            }
-            // A push after the check above left a permit: this returns.
-            self.0.ready.notified().await;
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if let Some(ready) = self.ready() {
+            return Poll::Ready(ready);
         }
+        self.0.ready.register(cx.waker());
+        // A push between the look above and registering woke nobody:
+        // look again now that a push will wake us.
+        self.ready().map_or(Poll::Pending, Poll::Ready)
+    }
+
+    /// The next item, or `Some(None)` for the end, or `None` to wait.
+    fn ready(&self) -> Option<Option<T>> {
+        if let Some(item) = self.0.lock().items.pop_front() {
+            return Some(Some(item));
+        }
+        if self.0.senders.load(Ordering::Acquire) == 0 {
+            // Every push happened before the last sender left.
+            return Some(self.0.lock().items.pop_front());
+        }
+        None
     }
 }
 

@@ -132,8 +132,16 @@ pub async fn run(state: AppState, open: Open, mut ws: Ws) {
     tokio::pin!(cancelled, session_over);
 
     let end = loop {
+        // Biased, the queue first: a socket woken for an event (nearly
+        // every wake) polls nothing else. The other branches wait at most
+        // until the queue is drained, and a queue that never drains ends
+        // as lagging; a cancel is seen before the next frame is written.
         tokio::select! {
+            biased;
             out = reg.rx.recv() => {
+                if closing.is_cancelled() {
+                    break End::Closed(reg.close_code());
+                }
                 let ok = match out {
                     Some(Outbound(frames)) => {
                         deadline(idle_limit, frames::write_texts(io(&mut ws), &frames)).await

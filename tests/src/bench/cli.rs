@@ -1,4 +1,4 @@
-//! `rollcall-bench [fanout] [--observers 1000,10000] [--rounds 20] [--scenarios memory,redis,redis-2-nodes]`
+//! `rollcall-bench [fanout] [--observers 1000,10000] [--rounds 100] [--scenarios memory,redis,redis-2-nodes]`
 //! `rollcall-bench users [--registered 1000,10000,100000] [--online 1000] [--burst 200] [--connects 5000]`
 //! `rollcall-bench churn [--grace 5] [--observers 100] [--subjects 20] [--rounds 10] [--gap-ms 500]`
 //! `rollcall-bench churn --kill-redis [--observers 50] [--subjects 20] [--churn-ms 3000] [--down-ms 2000] [--fsync everysec]`
@@ -86,7 +86,8 @@ fn parse(args: &[String]) -> Result<Command, String> {
         },
         _ => Command::Fanout {
             observers: vec![1000, 10_000],
-            rounds: 20,
+            // 200 events: enough for a p99.
+            rounds: 100,
             scenarios: Scenario::ALL.to_vec(),
         },
     };

@@ -239,8 +239,8 @@ async fn one_round(sockets: &Observers, open: impl Future<Output = Socket>) -> [
 pub fn table(rows: &[Measurement]) -> String {
     let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
     let mut out = String::from(
-        "| scenario | observers | events | to last, median ms | to last, p90 ms | to last, max ms | to first, median ms | server CPU µs/frame | bench CPU µs/frame | idle KiB/socket |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | observers | events | to last, median ms | to last, p90 ms | to last, p99 ms | to last, max ms | to first, median ms | server CPU µs/frame | bench CPU µs/frame | idle KiB/socket |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in rows {
         let kib = m
@@ -250,12 +250,13 @@ pub fn table(rows: &[Measurement]) -> String {
             d.map_or_else(|| "n/a".into(), |d| format!("{:.1}", d.as_secs_f64() * 1e6))
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             m.scenario.name(),
             m.observers,
             m.arrivals.len(),
             ms(m.last(0.5)),
             ms(m.last(0.9)),
+            ms(m.last(0.99)),
             ms(m.last(1.0)),
             ms(m.first(0.5)),
             us(m.server_cpu_per_frame),
