@@ -130,15 +130,18 @@ pub async fn run(state: AppState, open: Open, mut ws: Ws) {
     let cancelled = closing.cancelled();
     let session_over = tokio::time::sleep(session_left);
     tokio::pin!(cancelled, session_over);
+    let mut streak = 0u8; // frames sent since the other branches were polled
 
     let end = loop {
         // Biased, the queue first: a socket woken for an event (nearly
-        // every wake) polls nothing else. The other branches wait at most
-        // until the queue is drained, and a queue that never drains ends
-        // as lagging; a cancel is seen before the next frame is written.
+        // every wake) polls nothing else. After FAIR_TURN frames in a row
+        // the queue sits out one turn, so the client, the ping, a cancel
+        // and the session's end are looked at however busy the queue is;
+        // a cancel is also seen before each frame is written.
         tokio::select! {
             biased;
-            out = reg.rx.recv() => {
+            out = reg.rx.recv(), if streak < FAIR_TURN => {
+                streak += 1;
                 if closing.is_cancelled() {
                     break End::Closed(reg.close_code());
                 }
@@ -215,6 +218,8 @@ pub async fn run(state: AppState, open: Open, mut ws: Ws) {
             }
             () = &mut cancelled => break End::Closed(reg.close_code()),
             () = &mut session_over => break End::SessionExpired,
+            // The queue's turn comes back once the others have been asked.
+            () = std::future::ready(()), if streak >= FAIR_TURN => streak = 0,
         }
     };
     state.hub.unregister(&id);
@@ -251,6 +256,10 @@ pub async fn run(state: AppState, open: Open, mut ws: Ws) {
     Box::pin(unregister(ctx.clone(), id)).await;
     tracing::debug!(reason, "socket closed");
 }
+
+/// Frames a socket's loop sends in a row before it polls its other
+/// branches (the client, the ping, a cancel, the session's end) once.
+const FAIR_TURN: u8 = 16;
 
 /// How long a closing socket waits for its close frame to be written.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
