@@ -16,6 +16,10 @@ use super::events::{self, WsKind};
 use super::stats::FUNCTION;
 use super::{Conn, Gateway, Out, invoke, now_ms, origin, to_response};
 
+/// Text messages a socket may have waiting for `$default` before the
+/// stand-in stops reading it (back pressure, not loss).
+const DEFAULT_BACKLOG: usize = 64;
+
 /// The WebSocket API: `$connect` decides, then the socket runs.
 pub(super) async fn ws_api(
     State(gw): State<Arc<Gateway>>,
@@ -78,6 +82,34 @@ async fn run_socket(
     let connected_at = gw.conns().get(&id).map_or_else(now_ms, |c| c.connected_at);
     let mut close_code = 1006u16;
     let mut reason = "Going away";
+    // `$default` runs beside the socket, as API Gateway invokes it: a slow
+    // invocation never holds back the posts waiting in `rx`. In order, at
+    // most `DEFAULT_BACKLOG` messages waiting.
+    let (default_tx, mut default_rx) = mpsc::channel::<String>(DEFAULT_BACKLOG);
+    let defaults = tokio::spawn({
+        let (gw, id, ip) = (gw.clone(), id.clone(), ip.clone());
+        async move {
+            while let Some(text) = default_rx.recv().await {
+                let event = events::ws_event(
+                    &origin(&gw, &ip),
+                    &id,
+                    connected_at,
+                    WsKind::Message { body: &text },
+                );
+                let ctx = &gw.ctx;
+                let reply = FUNCTION
+                    .scope(
+                        "ws_default",
+                        invoke(event, |r| rollcall::lambda::ws_default(ctx, r)),
+                    )
+                    .await;
+                gw.stats.count(|c| &c.ws_default, 1);
+                if reply.status >= 300 {
+                    tracing::warn!(status = reply.status, "$default failed");
+                }
+            }
+        }
+    });
     loop {
         tokio::select! {
             out = rx.recv() => match out {
@@ -104,14 +136,8 @@ async fn run_socket(
                     break;
                 }
                 Ok(Some(Ok(Message::Text(text)))) => {
-                    let event = events::ws_event(&origin(&gw, &ip), &id, connected_at, WsKind::Message { body: text.as_str() });
-                    let ctx = &gw.ctx;
-                    let reply = FUNCTION
-                        .scope("ws_default", invoke(event, |r| rollcall::lambda::ws_default(ctx, r)))
-                        .await;
-                    gw.stats.count(|c| &c.ws_default, 1);
-                    if reply.status >= 300 {
-                        tracing::warn!(status = reply.status, "$default failed");
+                    if default_tx.send(text.as_str().to_owned()).await.is_err() {
+                        break;
                     }
                 }
                 Ok(Some(Ok(Message::Close(frame)))) => {
@@ -125,6 +151,9 @@ async fn run_socket(
         }
     }
     gw.conns().remove(&id);
+    // Messages already taken are handled before `$disconnect`.
+    drop(default_tx);
+    let _ = defaults.await;
     let open_ms = now_ms().saturating_sub(connected_at);
     gw.stats
         .count(|c| &c.connection_ms, u64::try_from(open_ms).unwrap_or(0));
