@@ -85,7 +85,7 @@ async fn run_socket(
     // `$default` runs beside the socket, as API Gateway invokes it: a slow
     // invocation never holds back the posts waiting in `rx`. In order, at
     // most `DEFAULT_BACKLOG` messages waiting.
-    let (default_tx, mut default_rx) = mpsc::channel::<String>(DEFAULT_BACKLOG);
+    let (default_tx, mut default_rx) = mpsc::channel::<Utf8Bytes>(DEFAULT_BACKLOG);
     let defaults = tokio::spawn({
         let (gw, id, ip) = (gw.clone(), id.clone(), ip.clone());
         async move {
@@ -94,7 +94,9 @@ async fn run_socket(
                     &origin(&gw, &ip),
                     &id,
                     connected_at,
-                    WsKind::Message { body: &text },
+                    WsKind::Message {
+                        body: text.as_str(),
+                    },
                 );
                 let ctx = &gw.ctx;
                 let reply = FUNCTION
@@ -136,7 +138,7 @@ async fn run_socket(
                     break;
                 }
                 Ok(Some(Ok(Message::Text(text)))) => {
-                    if default_tx.send(text.as_str().to_owned()).await.is_err() {
+                    if default_tx.send(text).await.is_err() {
                         break;
                     }
                 }
